@@ -1,0 +1,132 @@
+/**
+ * A client of a running journey runtime, for services, the CLI and the test kit: sends commands as requests on
+ * `<prefix>.api.<verb>` (answered by any runtime instance) and reads executions, definitions and dead letters directly.
+ */
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { ControlCommand, EventCommand, StartCommand } from '../schemas/commands.ts';
+import { decodeText, encodeJson } from './codec.ts';
+import { DefinitionRegistry } from './definitions.ts';
+import { DeadLetters } from './dlq.ts';
+import { RejectedError, RuntimeError, type ErrorCode } from './errors.ts';
+import { decodeRecord, type ExecutionRecord } from './execution-record.ts';
+import { names, type CommandVerb, type Names } from './subjects.ts';
+
+export interface ExecutionStatus {
+  executionId: string;
+  supplierId: string;
+  clientId: string;
+  journeyId: string;
+  version: number;
+  /** Current step, or the final state (`completed` is any `end` step; `exited`, `cancelled`). */
+  state: string;
+  status: 'active' | 'paused' | 'failed' | 'done';
+  weddingDate?: string;
+  timeZone: string;
+  waitingFor?: string;
+  dueAt?: string;
+  failure?: { stepId: string; error: string; attempts: number };
+  history: { step: string; at: string; note?: string }[];
+  updatedAt: string;
+}
+
+export class JourneyClient {
+  readonly names: Names;
+  readonly #nc: NatsConnection;
+  #kv: KV | undefined;
+  #defs: DefinitionRegistry | undefined;
+  #jsm: JetStreamManager | undefined;
+
+  constructor(nc: NatsConnection, prefix = 'jrn') {
+    this.#nc = nc;
+    this.names = names(prefix);
+  }
+
+  async start(cmd: StartCommand, timeoutMs = 5_000): Promise<string> {
+    return (await this.#request('start', cmd, timeoutMs))[0]!;
+  }
+  async event(cmd: EventCommand, timeoutMs = 5_000): Promise<void> {
+    await this.#request('event', cmd, timeoutMs);
+  }
+  async control(verb: 'cancel' | 'pause' | 'resume', cmd: ControlCommand, timeoutMs = 5_000): Promise<string[]> {
+    return await this.#request(verb, cmd, timeoutMs);
+  }
+
+  async #request(verb: CommandVerb, body: unknown, timeoutMs: number): Promise<string[]> {
+    let reply;
+    try {
+      reply = await this.#nc.request(this.names.api(verb), encodeJson(body), { timeout: timeoutMs });
+    } catch (err) {
+      throw new RuntimeError('TIMEOUT', `no runtime answered on ${this.names.api(verb)} (is one running?)`, { cause: err, retryable: true });
+    }
+    const r = JSON.parse(decodeText(reply.data)) as { ok: boolean; executionIds?: string[]; error?: { code: ErrorCode; message: string } };
+    if (!r.ok) throw new RejectedError(r.error?.code ?? 'BAD_COMMAND', r.error?.message ?? 'rejected');
+    return r.executionIds ?? [];
+  }
+
+  async executions(): Promise<KV> {
+    this.#kv ??= await new Kvm(this.#nc).open(this.names.buckets.executions);
+    return this.#kv;
+  }
+
+  async definitions(): Promise<DefinitionRegistry> {
+    this.#defs ??= new DefinitionRegistry(await new Kvm(this.#nc).create(this.names.buckets.definitions, { history: 5 }));
+    return this.#defs;
+  }
+
+  async dlq(): Promise<DeadLetters> {
+    this.#jsm ??= await jetstreamManager(this.#nc);
+    return new DeadLetters(jetstream(this.#nc), this.#jsm, this.names);
+  }
+
+  async record(executionId: string): Promise<ExecutionRecord | undefined> {
+    const e = await (await this.executions()).get(executionId);
+    return e && e.value.length > 0 ? decodeRecord(e.value) : undefined;
+  }
+
+  async status(executionId: string): Promise<ExecutionStatus> {
+    const r = await this.record(executionId);
+    if (!r) throw new RuntimeError('UNKNOWN_EXECUTION', `no execution ${executionId}`);
+    return statusOf(executionId, r);
+  }
+
+  /** Executions, optionally of one supplier (a scan: for operators, not hot paths). */
+  async list(filter: { supplierId?: string; status?: ExecutionStatus['status'] } = {}, limit = 1_000): Promise<ExecutionStatus[]> {
+    const kv = await this.executions();
+    const out: ExecutionStatus[] = [];
+    for await (const key of await kv.keys()) {
+      const r = await this.record(key);
+      if (!r) continue;
+      const s = statusOf(key, r);
+      if (filter.supplierId && s.supplierId !== filter.supplierId) continue;
+      if (filter.status && s.status !== filter.status) continue;
+      out.push(s);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+}
+
+export function statusOf(executionId: string, r: ExecutionRecord): ExecutionStatus {
+  const c = r.snap.context;
+  const p = c.pending;
+  const state = typeof r.snap.value === 'string' ? r.snap.value : JSON.stringify(r.snap.value);
+  const timer = p && (p.kind === 'timer' || p.kind === 'event') ? p.timer : undefined;
+  return {
+    executionId,
+    supplierId: c.supplierId,
+    clientId: c.clientId,
+    journeyId: c.journeyId,
+    version: c.version,
+    state: r.status === 'done' && state !== 'exited' && state !== 'cancelled' ? 'completed' : state,
+    status: r.status === 'done' ? 'done' : c.failure ? 'failed' : c.paused ? 'paused' : 'active',
+    ...(c.weddingDate ? { weddingDate: c.weddingDate } : {}),
+    timeZone: c.timeZone,
+    ...(p ? { waitingFor: p.kind === 'event' ? `event ${p.event}` : p.kind === 'timer' ? `timer (${p.timer.purpose})` : p.kind } : {}),
+    ...(timer ? { dueAt: new Date(timer.dueAt).toISOString() } : {}),
+    ...(c.failure ? { failure: { stepId: c.failure.stepId, error: c.failure.error, attempts: c.failure.attempts } } : {}),
+    history: c.history.map((h) => ({ step: h.step, at: new Date(h.at).toISOString(), ...(h.note ? { note: h.note } : {}) })),
+    updatedAt: new Date(r.updatedAt).toISOString(),
+  };
+}

@@ -1,0 +1,185 @@
+/**
+ * Inbound commands (R6, R14, R15, R30). Services publish JSON to `<prefix>.cmd.<verb>` (stored by JetStream, so nothing is
+ * lost while no runtime runs) or send a request to `<prefix>.api.<verb>` (validated at once, answered with the execution id
+ * or the reason for refusal). Either way the command is validated, routed to the execution's work subject in its current
+ * priority tier, and a bad one is recorded in the rejects stream with its reason; nothing stalls on bad input.
+ */
+import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import { headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { tierAt } from '../actors/priority.ts';
+import type { Clock } from './clock.ts';
+import { encode, encodeJson } from './codec.ts';
+import type { DefinitionRegistry } from './definitions.ts';
+import { RejectedError, errorMessage } from './errors.ts';
+import { decodeRecord, executionIdOf } from './execution-record.ts';
+import { parseCommand, type Command } from './inbound.ts';
+import { COMMAND_VERBS, type Names } from './subjects.ts';
+import type { Work } from './work.ts';
+
+export interface CommandRouterOptions {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  names: Names;
+  executions: KV;
+  definitions: DefinitionRegistry;
+  clock: Clock;
+  maxPayloadBytes: number;
+  /** Commands routed concurrently. @default 64 */
+  concurrency?: number;
+  onReject?(code: string): void;
+  onError(err: unknown): void;
+}
+
+export interface Accepted {
+  executionIds: string[];
+}
+
+export class CommandRouter {
+  readonly #o: CommandRouterOptions;
+  #messages: ConsumerMessages | undefined;
+  #sub: Subscription | undefined;
+  #inflight = 0;
+
+  constructor(opts: CommandRouterOptions) {
+    this.#o = opts;
+  }
+
+  async start(): Promise<void> {
+    const consumer = await this.#o.js.consumers.get(this.#o.names.streams.cmd, this.#o.names.routerConsumer);
+    this.#messages = await consumer.consume({ max_messages: this.#o.concurrency ?? 64 });
+    void this.#consume(this.#messages).catch((err: unknown) => this.#o.onError(err));
+    this.#sub = this.#o.nc.subscribe(`${this.#o.names.prefix}.api.*`, {
+      queue: `${this.#o.names.prefix}-api`,
+      callback: (err, msg) => {
+        if (err) this.#o.onError(err);
+        else void this.#answer(msg);
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.#sub?.unsubscribe();
+    await this.#messages?.close();
+    while (this.#inflight > 0) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  async #consume(messages: ConsumerMessages): Promise<void> {
+    const limit = this.#o.concurrency ?? 64;
+    for await (const m of messages) {
+      while (this.#inflight >= limit) await new Promise((r) => setTimeout(r, 1));
+      this.#inflight++;
+      void this.#fromStream(m).finally(() => this.#inflight--);
+    }
+  }
+
+  async #fromStream(m: JsMsg): Promise<void> {
+    const verb = m.subject.slice(m.subject.lastIndexOf('.') + 1);
+    try {
+      await this.route(parseCommand(verb, m.data, this.#o.maxPayloadBytes), m.headers?.get('Nats-Msg-Id') || undefined);
+      m.ack();
+    } catch (err) {
+      if (err instanceof RejectedError) {
+        await this.#reject(m.subject, m.data, err);
+        m.ack();
+      } else {
+        this.#o.onError(err);
+        m.nak(1_000);
+      }
+    }
+  }
+
+  /** Request/reply path: answers `{ ok: true, executionIds }` or `{ ok: false, error: { code, message } }`. */
+  async #answer(msg: Msg): Promise<void> {
+    const verb = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
+    try {
+      const cmd = parseCommand(verb, msg.data, this.#o.maxPayloadBytes);
+      await this.#checkTarget(cmd);
+      // Stored in the command stream first, so the runtime that routes it may be any instance, now or after a restart.
+      const h = headers();
+      const id = msg.headers?.get('Nats-Msg-Id') || (cmd.verb === 'start' ? `start:${executionIdOf(cmd.body)}` : '');
+      if (id) h.set('Nats-Msg-Id', id);
+      await this.#o.js.publish(this.#o.names.cmd(cmd.verb), msg.data, { headers: h });
+      const executionIds = cmd.verb === 'start' ? [executionIdOf(cmd.body)] : 'executionId' in cmd.body ? [cmd.body.executionId] : [];
+      msg.respond(encodeJson({ ok: true, executionIds }));
+    } catch (err) {
+      const code = err instanceof RejectedError ? err.code : 'INTERNAL';
+      if (err instanceof RejectedError) await this.#reject(msg.subject, msg.data, err);
+      else this.#o.onError(err);
+      msg.respond(encodeJson({ ok: false, error: { code, message: errorMessage(err) } }));
+    }
+  }
+
+  /** Refuses at once what would be refused later: unknown journeys and executions. */
+  async #checkTarget(cmd: Command): Promise<void> {
+    if (cmd.verb === 'start') {
+      const def = await this.#o.definitions.get(cmd.body.journeyId, cmd.body.version);
+      if (!def) throw new RejectedError('UNKNOWN_JOURNEY', unknownJourney(cmd.body.journeyId, cmd.body.version));
+    } else if ('executionId' in cmd.body) {
+      const e = await this.#o.executions.get(cmd.body.executionId);
+      if (!e || e.value.length === 0) throw new RejectedError('UNKNOWN_EXECUTION', `no execution ${cmd.body.executionId}`);
+    }
+  }
+
+  /** Routes a valid command to work subjects. */
+  async route(cmd: Command, msgId?: string): Promise<Accepted> {
+    const now = this.#o.clock.now();
+    if (cmd.verb === 'start') {
+      const body = cmd.body;
+      const def = await this.#o.definitions.get(body.journeyId, body.version);
+      if (!def) throw new RejectedError('UNKNOWN_JOURNEY', unknownJourney(body.journeyId, body.version));
+      const executionId = executionIdOf(body);
+      const tz = body.timeZone ?? def.timeZone ?? 'UTC';
+      const { tier } = tierAt(now, body.weddingDate, tz);
+      const work: Work = { k: 'start', cmd: body, def: { id: def.id, version: def.version } };
+      await this.#publish(this.#o.names.work(tier, body.supplierId, executionId), work, `start:${executionId}`);
+      return { executionIds: [executionId] };
+    }
+    const work: Work =
+      cmd.verb === 'event'
+        ? { k: 'event', name: cmd.body.name, ...(cmd.body.data ? { data: cmd.body.data } : {}) }
+        : cmd.verb === 'cancel'
+          ? { k: 'cancel', ...(cmd.body.reason ? { reason: cmd.body.reason } : {}) }
+          : { k: cmd.verb };
+    const targets = 'executionId' in cmd.body ? [cmd.body.executionId] : await this.#executionsOf(cmd.body.supplierId);
+    for (const executionId of targets) {
+      const e = await this.#o.executions.get(executionId);
+      if (!e || e.value.length === 0) throw new RejectedError('UNKNOWN_EXECUTION', `no execution ${executionId}`);
+      const ctx = decodeRecord(e.value).snap.context;
+      const { tier } = tierAt(now, ctx.weddingDate, ctx.timeZone);
+      await this.#publish(this.#o.names.work(tier, ctx.supplierId, executionId), work, msgId ? `${msgId}:${executionId}` : undefined);
+    }
+    return { executionIds: targets };
+  }
+
+  /** Supplier-wide control scans the execution bucket: an admin operation, not a hot path. */
+  async #executionsOf(supplierId: string): Promise<string[]> {
+    const out: string[] = [];
+    for await (const key of await this.#o.executions.keys()) {
+      const e = await this.#o.executions.get(key);
+      if (!e || e.value.length === 0) continue;
+      const r = decodeRecord(e.value);
+      if (r.status === 'active' && r.snap.context.supplierId === supplierId) out.push(key);
+    }
+    return out;
+  }
+
+  async #publish(subject: string, work: Work, msgId?: string): Promise<void> {
+    const h = headers();
+    if (msgId) h.set('Nats-Msg-Id', msgId);
+    await this.#o.js.publish(subject, encode(work), { headers: h });
+  }
+
+  async #reject(subject: string, data: Uint8Array, err: RejectedError): Promise<void> {
+    this.#o.onReject?.(err.code);
+    const sample = new TextDecoder().decode(data.subarray(0, 1024));
+    const record = { code: err.code, reason: err.message, subject, bytes: data.byteLength, sample, at: this.#o.clock.now() };
+    const verb = subject.slice(subject.lastIndexOf('.') + 1);
+    const kind = (COMMAND_VERBS as readonly string[]).includes(verb) ? verb : 'unknown';
+    await this.#o.js.publish(this.#o.names.rejects(kind), encodeJson(record)).catch((e: unknown) => this.#o.onError(e));
+  }
+}
+
+function unknownJourney(id: string, version: number | undefined): string {
+  return version === undefined ? `journey ${id} is not deployed` : `journey ${id} version ${version} is not deployed`;
+}

@@ -1,0 +1,119 @@
+/**
+ * Priority dispatch (R9): one JetStream consumer per tier feeds a local queue; free workers take the highest tier with
+ * work, except that every `1/minShare`-th pick goes to a lower tier with work, so lower tiers never starve. Small
+ * prefetch on lower tiers keeps a backlog from crowding out critical work that arrives later (FINDINGS 16).
+ */
+import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import { TIERS, type Tier } from '../actors/priority.ts';
+
+export interface DispatcherOptions {
+  js: JetStreamClient;
+  stream: string;
+  consumerOf(tier: Tier): string;
+  /** Concurrent handlers in this process. @default 64 */
+  concurrency?: number;
+  /** Minimum share of picks for lower tiers while higher ones have work. @default 0.1 */
+  minShare?: number;
+  /** Messages pulled ahead per tier. @default { critical: 256, high: 128, medium: 64, low: 32 } */
+  prefetch?: Partial<Record<Tier, number>>;
+  handle(tier: Tier, msg: JsMsg): Promise<void>;
+  onError(err: unknown): void;
+}
+
+const DEFAULT_PREFETCH: Record<Tier, number> = { critical: 256, high: 128, medium: 64, low: 32 };
+
+export class Dispatcher {
+  readonly #o: DispatcherOptions;
+  readonly #queues = new Map<Tier, JsMsg[]>(TIERS.map((t) => [t, []]));
+  readonly #space = new Map<Tier, (() => void) | undefined>();
+  readonly #subs: ConsumerMessages[] = [];
+  #active = 0;
+  #picks = 0;
+  #running = false;
+  readonly #concurrency: number;
+  readonly #shareEvery: number;
+  readonly #prefetch: Record<Tier, number>;
+  /** Messages handled per tier since start. */
+  readonly handled: Record<Tier, number> = { critical: 0, high: 0, medium: 0, low: 0 };
+
+  constructor(opts: DispatcherOptions) {
+    this.#o = opts;
+    this.#concurrency = opts.concurrency ?? 64;
+    const share = opts.minShare ?? 0.1;
+    this.#shareEvery = share > 0 ? Math.max(2, Math.round(1 / share)) : Number.POSITIVE_INFINITY;
+    this.#prefetch = { ...DEFAULT_PREFETCH, ...opts.prefetch };
+  }
+
+  async start(): Promise<void> {
+    this.#running = true;
+    for (const tier of TIERS) {
+      const consumer = await this.#o.js.consumers.get(this.#o.stream, this.#o.consumerOf(tier));
+      const messages = await consumer.consume({ max_messages: this.#prefetch[tier] });
+      this.#subs.push(messages);
+      void this.#feed(tier, messages).catch((err: unknown) => this.#o.onError(err));
+    }
+  }
+
+  /** Stops pulling; waits for handlers in flight. Unacked prefetched messages are redelivered to other instances. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    await Promise.all(this.#subs.map((s) => s.close()));
+    for (const q of this.#queues.values()) q.length = 0;
+    for (const wake of this.#space.values()) wake?.();
+    while (this.#active > 0) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  /** Messages waiting locally plus those being handled. */
+  get load(): number {
+    let n = this.#active;
+    for (const q of this.#queues.values()) n += q.length;
+    return n;
+  }
+
+  async #feed(tier: Tier, messages: ConsumerMessages): Promise<void> {
+    const queue = this.#queues.get(tier)!;
+    for await (const m of messages) {
+      if (!this.#running) break;
+      queue.push(m);
+      this.#pump();
+      // Back-pressure: stop pulling this tier while its local queue is full.
+      while (queue.length >= this.#prefetch[tier] && this.#running) {
+        await new Promise<void>((resolve) => this.#space.set(tier, resolve));
+      }
+    }
+  }
+
+  #pick(): { tier: Tier; msg: JsMsg } | undefined {
+    const withWork = TIERS.filter((t) => this.#queues.get(t)!.length > 0);
+    if (withWork.length === 0) return undefined;
+    this.#picks++;
+    // Every n-th pick serves the lower tiers, rotating among them, so none starves behind the top one.
+    const lower = withWork.slice(1);
+    const tier = lower.length > 0 && this.#picks % this.#shareEvery === 0
+      ? lower[Math.floor(this.#picks / this.#shareEvery) % lower.length]!
+      : withWork[0]!;
+    const msg = this.#queues.get(tier)!.shift()!;
+    const wake = this.#space.get(tier);
+    if (wake) {
+      this.#space.delete(tier);
+      wake();
+    }
+    return { tier, msg };
+  }
+
+  #pump(): void {
+    while (this.#running && this.#active < this.#concurrency) {
+      const next = this.#pick();
+      if (!next) return;
+      this.#active++;
+      this.handled[next.tier]++;
+      void this.#o
+        .handle(next.tier, next.msg)
+        .catch((err: unknown) => this.#o.onError(err))
+        .finally(() => {
+          this.#active--;
+          this.#pump();
+        });
+    }
+  }
+}

@@ -1,0 +1,279 @@
+/**
+ * Runs one work message against one execution: hydrate the machine from KV, apply the event, run any action the machine
+ * now waits for, write the snapshot back with compare-and-set, hand new timers to the timer service. The actor lives only
+ * for the duration of the message (passivated afterwards), so waiting executions cost storage, not memory.
+ *
+ * Crash safety comes from ordering: actions carry deterministic idempotency keys; timers are stored before the snapshot
+ * that refers to them; the snapshot is written before the message is acked; and every message, even a stale one,
+ * re-issues the execution's pending timer (deduplicated), so a crash between any two of these steps loses nothing.
+ */
+import { initialTransition, transition, type SnapshotFrom } from 'xstate';
+import type { KV } from '@nats-io/kv';
+import type { ExecutionEvent } from '../actors/execution-state.ts';
+import type { JourneyExecutionMachine } from '../actors/journey-execution.ts';
+import { tierAt, type Tier } from '../actors/priority.ts';
+import { retryDelayMs, retryPolicyFor, type RetryPolicy } from '../actors/retry-policy.ts';
+import { parseDuration, durationMs } from '../actors/duration.ts';
+import type { JourneyDefinition } from '../schemas/journey-definition.ts';
+import type { ActionRegistry } from './actions.ts';
+import type { Clock } from './clock.ts';
+import type { DefinitionRegistry } from './definitions.ts';
+import { ActionError, RuntimeError, errorMessage } from './errors.ts';
+import { decodeRecord, encodeRecord, type ExecutionRecord } from './execution-record.ts';
+import type { TimerEntry, TimerService } from './timers.ts';
+import type { Work } from './work.ts';
+
+/** The outcome the dispatcher turns into an ack or a nak. */
+export type Outcome = { ack: true } | { ack: false; delayMs: number; reason: string };
+
+export interface DeadLetter {
+  executionId: string;
+  supplierId: string;
+  journeyId: string;
+  version: number;
+  stepId: string;
+  visit: number;
+  key: string;
+  action: string;
+  error: string;
+  attempts: number;
+  tier: Tier;
+  at: number;
+  history: ExecutionRecord['snap']['context']['history'];
+}
+
+export interface ExecutorHooks {
+  deadLetter(entry: DeadLetter): Promise<void>;
+  /** Observability: one call per executed step outcome. */
+  onStep?(e: { executionId: string; stepId: string; outcome: 'done' | 'failed' | 'retry' | 'dead'; ms: number; tier: Tier }): void;
+  onFinish?(e: { executionId: string; outcome: string; tier: Tier }): void;
+}
+
+export interface ExecutorOptions {
+  kv: KV;
+  definitions: DefinitionRegistry;
+  actions: ActionRegistry;
+  timers: TimerService;
+  clock: Clock;
+  hooks: ExecutorHooks;
+  retryDefaults?: Readonly<Record<'critical' | 'default', RetryPolicy>>;
+  random?: () => number;
+}
+
+type Snap = SnapshotFrom<JourneyExecutionMachine>;
+
+/** Cap on actions run back to back for one message (the validator rejects cycles without waits; this is a backstop). */
+const MAX_CHAIN = 100;
+
+export class Executor {
+  readonly #o: ExecutorOptions;
+  readonly #random: () => number;
+
+  constructor(opts: ExecutorOptions) {
+    this.#o = opts;
+    this.#random = opts.random ?? Math.random;
+  }
+
+  /** Processes one work message for `executionId`. Never throws for bad data: it is reported in the outcome. */
+  async handle(supplierId: string, executionId: string, work: Work): Promise<Outcome> {
+    const entry = await this.#o.kv.get(executionId);
+    const exists = entry !== null && entry.value.length > 0;
+    let record: ExecutionRecord;
+    let machine: JourneyExecutionMachine;
+    let def: JourneyDefinition;
+    let snap: Snap;
+    const now = this.#o.clock.now();
+
+    if (!exists) {
+      if (work.k !== 'start') return { ack: true }; // the router already refused events for unknown executions
+      ({ def, machine } = await this.#o.definitions.machine(work.def.id, work.def.version));
+      const cmd = work.cmd;
+      const [initial] = initialTransition(machine, {
+        executionId,
+        supplierId,
+        clientId: cmd.clientId,
+        journeyId: def.id,
+        version: def.version,
+        vendorType: def.vendorType,
+        timeZone: cmd.timeZone ?? def.timeZone ?? 'UTC',
+        ...(cmd.weddingDate ? { weddingDate: cmd.weddingDate } : {}),
+        ...(cmd.bookedAt ? { bookedAt: cmd.bookedAt } : {}),
+        data: cmd.data ?? {},
+        now,
+      } as never);
+      snap = initial as Snap;
+      record = { v: 1, kid: 'plain', pii: cmd.client ?? null, def: work.def, status: 'active', snap: persistable(snap), updatedAt: now };
+    } else {
+      record = decodeRecord(entry.value);
+      if (record.status === 'done') return { ack: true };
+      ({ def, machine } = await this.#o.definitions.machine(record.def.id, record.def.version));
+      snap = machine.resolveState(record.snap as never) as Snap;
+      const event = this.#eventFor(work, record, now);
+      if (event) snap = transition(machine, snap, event as never)[0] as Snap;
+      if (work.k === 'replay') delete record.retry;
+    }
+
+    const retryAttempt = work.k === 'retry' && record.retry?.key === work.key ? work.attempt : undefined;
+    snap = await this.#drive(machine, def, snap, record, retryAttempt);
+
+    const ctx = snap.context;
+    record.snap = persistable(snap);
+    record.status = snap.status === 'done' ? 'done' : 'active';
+    record.updatedAt = this.#o.clock.now();
+
+    // Timers are stored before the snapshot that refers to them (a crash in between leaves a harmless stale timer).
+    const timer = pendingTimer(ctx);
+    if (timer && !ctx.paused && record.scheduled !== `${timer.id}`) {
+      // After a resume the timer may already have fired (ignored while paused): a new id escapes the dedup window.
+      const id = `${executionId}.${timer.id}${work.k === 'resume' ? `.r${now}` : ''}`;
+      await this.#o.timers.schedule(this.#timerEntry(record, id, timer.dueAt, { k: 'timer', id: timer.id }));
+      record.scheduled = timer.id;
+    }
+    if (record.retry && !ctx.paused && record.scheduled !== `r:${record.retry.key}:${record.retry.attempt}`) {
+      const r = record.retry;
+      await this.#o.timers.schedule(this.#timerEntry(record, `${r.key}.a${r.attempt}`, r.dueAt, { k: 'retry', key: r.key, attempt: r.attempt }));
+      record.scheduled = `r:${r.key}:${r.attempt}`;
+    }
+
+    try {
+      if (exists) await this.#o.kv.update(executionId, encodeRecord(record), entry.revision);
+      else await this.#o.kv.create(executionId, encodeRecord(record));
+    } catch (err) {
+      // Another writer got there first (a second instance, or a duplicate start): re-run against its state.
+      if (isConflict(err)) return { ack: false, delayMs: 20 + Math.floor(this.#random() * 80), reason: 'conflict' };
+      throw err;
+    }
+    if (record.status === 'done') {
+      this.#o.hooks.onFinish?.({ executionId, outcome: String(snap.value), tier: this.#tier(record) });
+    }
+    return { ack: true };
+  }
+
+  #eventFor(work: Work, record: ExecutionRecord, now: number): ExecutionEvent | undefined {
+    switch (work.k) {
+      case 'event':
+        return { type: 'EVENT', name: work.name, ...(work.data ? { data: work.data } : {}), now };
+      case 'timer':
+        return { type: 'TIMER', id: work.id, now };
+      case 'cancel':
+        return { type: 'CANCEL', now, ...(work.reason ? { reason: work.reason } : {}) };
+      case 'pause':
+        return { type: 'PAUSE', now };
+      case 'resume':
+        // A resumed execution re-issues its pending timer: it may have fired (and been ignored) while paused.
+        delete record.scheduled;
+        return { type: 'RESUME', now };
+      case 'replay':
+        return { type: 'RETRY', now };
+      case 'start':
+      case 'retry':
+        return undefined;
+    }
+  }
+
+  /** Runs the actions the execution waits for, one after another, until it waits on something else. */
+  async #drive(machine: JourneyExecutionMachine, def: JourneyDefinition, snap: Snap, record: ExecutionRecord, retryAttempt: number | undefined): Promise<Snap> {
+    for (let i = 0; i < MAX_CHAIN; i++) {
+      const ctx = snap.context;
+      const p = ctx.pending;
+      if (snap.status !== 'active' || ctx.paused || ctx.failure || p?.kind !== 'action') return snap;
+      let attempt = 1;
+      if (record.retry) {
+        if (record.retry.key !== p.key) delete record.retry;
+        else if (retryAttempt === record.retry.attempt || record.retry.dueAt <= this.#o.clock.now()) attempt = record.retry.attempt;
+        else return snap; // waiting for the backoff timer
+      }
+      const step = def.steps[p.stepId];
+      const timeout = step?.type === 'action' && step.timeout ? parseDuration(step.timeout) : undefined;
+      const tier = this.#tier(record, ctx);
+      const started = this.#o.clock.now();
+      try {
+        const result = await this.#o.actions.invoke(
+          {
+            action: p.action,
+            params: p.params,
+            key: p.key,
+            attempt,
+            executionId: ctx.executionId,
+            supplierId: ctx.supplierId,
+            clientId: ctx.clientId,
+            journeyId: ctx.journeyId,
+            stepId: p.stepId,
+            tier,
+            ...(ctx.weddingDate ? { weddingDate: ctx.weddingDate } : {}),
+            timeZone: ctx.timeZone,
+            data: ctx.data,
+            client: record.pii,
+          },
+          timeout ? durationMs(timeout) : undefined,
+        );
+        delete record.retry;
+        this.#o.hooks.onStep?.({ executionId: ctx.executionId, stepId: p.stepId, outcome: 'done', ms: this.#o.clock.now() - started, tier });
+        snap = transition(machine, snap, { type: 'ACTION_DONE', key: p.key, now: this.#o.clock.now(), ...(result ? { result } : {}) } as never)[0] as Snap;
+        retryAttempt = undefined;
+      } catch (err) {
+        const policy = retryPolicyFor(tier, overrideOf(step));
+        const retryable = !(err instanceof RuntimeError) || err.retryable;
+        const now = this.#o.clock.now();
+        if (retryable && attempt < policy.attempts) {
+          record.retry = { key: p.key, attempt: attempt + 1, dueAt: now + retryDelayMs(policy, attempt + 1, this.#random()) };
+          this.#o.hooks.onStep?.({ executionId: ctx.executionId, stepId: p.stepId, outcome: 'retry', ms: now - started, tier });
+          return snap;
+        }
+        delete record.retry;
+        await this.#o.hooks.deadLetter({
+          executionId: ctx.executionId,
+          supplierId: ctx.supplierId,
+          journeyId: ctx.journeyId,
+          version: ctx.version,
+          stepId: p.stepId,
+          visit: p.visit,
+          key: p.key,
+          action: p.action,
+          error: errorMessage(err),
+          attempts: attempt,
+          tier,
+          at: now,
+          history: ctx.history,
+        });
+        this.#o.hooks.onStep?.({ executionId: ctx.executionId, stepId: p.stepId, outcome: 'dead', ms: now - started, tier });
+        return transition(machine, snap, { type: 'ACTION_FAILED', key: p.key, now, error: errorMessage(err), attempts: attempt } as never)[0] as Snap;
+      }
+    }
+    throw new ActionError(`more than ${MAX_CHAIN} actions in a row without a wait`, { retryable: false });
+  }
+
+  #tier(record: ExecutionRecord, ctx = record.snap.context): Tier {
+    return tierAt(this.#o.clock.now(), ctx.weddingDate, ctx.timeZone).tier;
+  }
+
+  #timerEntry(record: ExecutionRecord, id: string, due: number, work: Work): TimerEntry {
+    const ctx = record.snap.context;
+    return { id, due, sup: ctx.supplierId, ex: ctx.executionId, ...(ctx.weddingDate ? { wd: ctx.weddingDate } : {}), tz: ctx.timeZone, work };
+  }
+}
+
+function pendingTimer(ctx: Snap['context']) {
+  const p = ctx.pending;
+  return p && (p.kind === 'timer' || p.kind === 'event') ? p.timer : undefined;
+}
+
+function overrideOf(step: JourneyDefinition['steps'][string] | undefined): Partial<RetryPolicy> | undefined {
+  if (step?.type !== 'action' || !step.retry) return undefined;
+  const r = step.retry as { attempts?: number; backoff?: string; factor?: number };
+  const backoff = r.backoff ? parseDuration(r.backoff) : undefined;
+  return {
+    ...(r.attempts !== undefined ? { attempts: r.attempts } : {}),
+    ...(backoff ? { baseMs: durationMs(backoff) } : {}),
+    ...(r.factor !== undefined ? { factor: r.factor } : {}),
+  };
+}
+
+/** What is stored of a snapshot: the state value and the context (no actor internals). */
+function persistable(snap: Snap): ExecutionRecord['snap'] {
+  return { value: snap.value, context: snap.context };
+}
+
+function isConflict(err: unknown): boolean {
+  return err instanceof Error && /wrong last sequence|key exists/i.test(err.message);
+}

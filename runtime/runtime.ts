@@ -1,0 +1,201 @@
+/**
+ * One runtime instance: command router, priority dispatcher over the tier consumers, executor, timers and DLQ, on one
+ * NATS connection. Any number of instances may run against the same JetStream: they compete for work, and none holds
+ * state another cannot take over (executions live in KV, timers and work in streams).
+ */
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { headers } from '@nats-io/transport-node';
+import { pino, type Logger } from 'pino';
+import { tierAt, type Tier } from '../actors/priority.ts';
+import type { RetryPolicy } from '../actors/retry-policy.ts';
+import { ActionRegistry, type ActionHandler, type RemoteAction } from './actions.ts';
+import { systemClock, type Clock } from './clock.ts';
+import { decode, encode } from './codec.ts';
+import { CommandRouter } from './commands.ts';
+import { DefinitionRegistry } from './definitions.ts';
+import { DeadLetters } from './dlq.ts';
+import { errorMessage } from './errors.ts';
+import { Executor, type ExecutorHooks } from './executor.ts';
+import { ensureTopology, type Topology } from './streams.ts';
+import { names, type Names } from './subjects.ts';
+import { TimerService, type TimerEntry } from './timers.ts';
+import { workTarget, type Work } from './work.ts';
+import { Dispatcher } from './dispatcher.ts';
+
+export interface RuntimeOptions {
+  nc: NatsConnection;
+  /** Subject prefix; streams and buckets are named after it. @default 'jrn' */
+  prefix?: string;
+  /** Stream and bucket replicas. @default 1 */
+  replicas?: number;
+  /** Concurrent work handlers in this process. @default 64 */
+  concurrency?: number;
+  /** Minimum share of dispatch for lower tiers. @default 0.1 */
+  minShare?: number;
+  clock?: Clock;
+  handlers?: Record<string, ActionHandler>;
+  remoteActions?: Record<string, RemoteAction>;
+  retry?: Readonly<Record<'critical' | 'default', RetryPolicy>>;
+  /** Largest inbound command accepted. @default 65536 */
+  maxPayloadBytes?: number;
+  /** Timer slot length. @default 60000 */
+  timerSlotMs?: number;
+  /** Ack wait of work consumers; an action must finish within it. @default 60000 */
+  ackWaitMs?: number;
+  hooks?: Partial<ExecutorHooks>;
+  logger?: Logger;
+}
+
+export interface Runtime {
+  readonly names: Names;
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly topology: Topology;
+  readonly definitions: DefinitionRegistry;
+  readonly actions: ActionRegistry;
+  readonly dlq: DeadLetters;
+  readonly timers: TimerService;
+  readonly router: CommandRouter;
+  readonly dispatcher: Dispatcher;
+  /** Resolves when no work is queued or running and no timer is due (tests, graceful shutdown). */
+  idle(): Promise<boolean>;
+  stop(): Promise<void>;
+}
+
+/** Builds the topology and starts every part of one runtime instance. */
+export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
+  const n = names(opts.prefix);
+  const nc = opts.nc;
+  const clock = opts.clock ?? systemClock;
+  const log = opts.logger ?? pino({ level: process.env['LOG_LEVEL'] ?? 'info' });
+  const js = jetstream(nc);
+  const jsm = await jetstreamManager(nc);
+  const topology = await ensureTopology(nc, jsm, n, {
+    replicas: opts.replicas ?? 1,
+    maxAckPending: 4 * (opts.concurrency ?? 64) + 256,
+    ackWaitMs: opts.ackWaitMs ?? 60_000,
+  });
+  const definitions = new DefinitionRegistry(topology.definitions);
+  const actions = new ActionRegistry({ nc, js, names: n, ...(opts.handlers ? { handlers: opts.handlers } : {}), ...(opts.remoteActions ? { remote: opts.remoteActions } : {}) });
+  const dlq = new DeadLetters(js, jsm, n);
+  const onError = (err: unknown): void => log.error({ err: errorMessage(err) }, 'runtime error');
+
+  const publishWork = async (subject: string, work: Work, msgId: string): Promise<void> => {
+    const h = headers();
+    h.set('Nats-Msg-Id', msgId);
+    await js.publish(subject, encode(work), { headers: h });
+  };
+  const timers = new TimerService({
+    js,
+    jsm,
+    names: n,
+    clock,
+    state: topology.runtime,
+    ...(opts.timerSlotMs ? { slotMs: opts.timerSlotMs } : {}),
+    onError,
+    fire: (e: TimerEntry) => publishWork(n.work(tierAt(clock.now(), e.wd, e.tz).tier, e.sup, e.ex), e.work, `tm:${e.id}`),
+  });
+  const executor = new Executor({
+    kv: topology.executions,
+    definitions,
+    actions,
+    timers,
+    clock,
+    ...(opts.retry ? { retryDefaults: opts.retry } : {}),
+    hooks: {
+      deadLetter: (e) => dlq.add(e),
+      ...opts.hooks,
+    },
+  });
+
+  // One message at a time per execution in this process; across processes compare-and-set decides.
+  const chains = new Map<string, Promise<void>>();
+  const handle = async (tier: Tier, msg: JsMsg): Promise<void> => {
+    const { supplierId, executionId } = workTarget(msg.subject);
+    const previous = chains.get(executionId) ?? Promise.resolve();
+    const run = previous.then(() => handleOne(tier, msg, supplierId, executionId));
+    const tail = run.catch(() => undefined);
+    chains.set(executionId, tail);
+    await run.finally(() => {
+      if (chains.get(executionId) === tail) chains.delete(executionId);
+    });
+  };
+  const handleOne = async (tier: Tier, msg: JsMsg, supplierId: string, executionId: string): Promise<void> => {
+    try {
+      const outcome = await executor.handle(supplierId, executionId, decode<Work>(msg.data));
+      if (outcome.ack) msg.ack();
+      else msg.nak(outcome.delayMs);
+    } catch (err) {
+      const attempts = msg.info.deliveryCount;
+      log.warn({ executionId, tier, attempts, err: errorMessage(err) }, 'work failed');
+      // A message that keeps failing outside any action (a bug, a missing definition) is dead-lettered, not looped.
+      if (attempts >= 5) {
+        await dlq
+          .add({
+            executionId, supplierId, journeyId: '', version: 0, stepId: '', visit: 0, key: `work:${msg.seq}`, action: '',
+            error: `processing failed ${attempts} times: ${errorMessage(err)}`, attempts, tier, at: clock.now(), history: [],
+          })
+          .then(() => msg.ack())
+          .catch(() => msg.nak(5_000));
+      } else {
+        msg.nak(250 * 2 ** attempts);
+      }
+    }
+  };
+  const dispatcher = new Dispatcher({
+    js,
+    stream: n.streams.work,
+    consumerOf: (t) => n.workConsumer(t),
+    ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
+    ...(opts.minShare !== undefined ? { minShare: opts.minShare } : {}),
+    handle,
+    onError,
+  });
+  const router = new CommandRouter({
+    nc,
+    js,
+    names: n,
+    executions: topology.executions,
+    definitions,
+    clock,
+    maxPayloadBytes: opts.maxPayloadBytes ?? 65_536,
+    onError,
+  });
+
+  await timers.start();
+  await dispatcher.start();
+  await router.start();
+  log.info({ prefix: n.prefix, server: nc.info?.version }, 'journey runtime started');
+
+  const idle = async (): Promise<boolean> => {
+    if (!timers.idle() || dispatcher.load > 0) return false;
+    for (const t of ['critical', 'high', 'medium', 'low'] as const) {
+      const ci = await jsm.consumers.info(n.streams.work, n.workConsumer(t));
+      if (ci.num_pending + ci.num_ack_pending > 0) return false;
+    }
+    const ri = await jsm.consumers.info(n.streams.cmd, n.routerConsumer);
+    return ri.num_pending + ri.num_ack_pending === 0;
+  };
+
+  return {
+    names: n,
+    nc,
+    js,
+    jsm,
+    topology,
+    definitions,
+    actions,
+    dlq,
+    timers,
+    router,
+    dispatcher,
+    idle,
+    stop: async () => {
+      await router.stop();
+      await dispatcher.stop();
+      await timers.stop();
+    },
+  };
+}

@@ -1,0 +1,59 @@
+/**
+ * The subject, stream and bucket map: the one place that names them (README "Subjects" documents the same map).
+ * One prefix, one branch per audience, so each role's permissions are a few wildcards.
+ */
+import type { Tier } from '../actors/priority.ts';
+
+export const COMMAND_VERBS = ['start', 'event', 'cancel', 'pause', 'resume'] as const;
+export type CommandVerb = (typeof COMMAND_VERBS)[number];
+
+export interface Names {
+  prefix: string;
+  /** Commands from services (JetStream-captured, fire and forget): `<p>.cmd.<verb>`. */
+  cmd(verb: CommandVerb): string;
+  /** Commands as requests with a reply (validated, then queued): `<p>.api.<verb>`. */
+  api(verb: CommandVerb): string;
+  /** Internal work, by tier, supplier and execution. */
+  work(tier: Tier, supplierId: string, executionId: string): string;
+  /** Durable timers, one subject per time slot. */
+  timer(slot: number): string;
+  /** Outbound action commands for integration services. */
+  action(name: string): string;
+  rejects(kind: string): string;
+  dlq(supplierId: string, executionId: string): string;
+  streams: { cmd: string; work: string; timers: string; actions: string; rejects: string; dlq: string };
+  buckets: { executions: string; definitions: string; runtime: string };
+  workConsumer(tier: Tier): string;
+  routerConsumer: string;
+}
+
+const PREFIX = /^[a-z][a-z0-9_]{0,31}$/;
+
+export function names(prefix = 'jrn'): Names {
+  if (!PREFIX.test(prefix)) throw new Error(`subject prefix "${prefix}" must match ${PREFIX}`);
+  const up = prefix.toUpperCase();
+  return {
+    prefix,
+    cmd: (verb) => `${prefix}.cmd.${verb}`,
+    api: (verb) => `${prefix}.api.${verb}`,
+    work: (tier, sup, ex) => `${prefix}.work.${tier}.${sup}.${ex}`,
+    timer: (slot) => `${prefix}.timer.${slot}`,
+    action: (name) => `${prefix}.actions.${name}`,
+    rejects: (kind) => `${prefix}.rejects.${kind}`,
+    dlq: (sup, ex) => `${prefix}.dlq.${sup}.${ex}`,
+    streams: {
+      cmd: `${up}_CMD`,
+      work: `${up}_WORK`,
+      timers: `${up}_TIMERS`,
+      actions: `${up}_ACTIONS`,
+      rejects: `${up}_REJECTS`,
+      dlq: `${up}_DLQ`,
+    },
+    buckets: { executions: `${prefix}_executions`, definitions: `${prefix}_definitions`, runtime: `${prefix}_runtime` },
+    workConsumer: (tier) => `work-${tier}`,
+    routerConsumer: 'router',
+  };
+}
+
+/** Supplier and client ids appear as subject tokens and KV keys. */
+export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;

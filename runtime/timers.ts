@@ -1,0 +1,274 @@
+/**
+ * Durable timers on a JetStream stream, read one time slot at a time.
+ *
+ * A timer is a message on `<prefix>.timer.<slot>`, where the slot is its due time divided by the slot length (one minute).
+ * Only the slots about to fall due are read (an ordered consumer filtered on the slot subject), their timers held in a heap
+ * until due, fired as work messages (deduplicated by `Nats-Msg-Id`), and the slot purged once it has fully passed. So the
+ * work done is proportional to the timers falling due, not to all timers that exist, and a wait of three years costs one
+ * stored message. Every instance reads the due slots: the dedup window makes a timer fired twice land once, and any
+ * survivor carries on when another instance dies. Servers ≥ 2.12 have message schedules; this design does not need them.
+ */
+import type { JetStreamClient, JetStreamManager, ConsumerMessages } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
+import { headers } from '@nats-io/transport-node';
+import type { Clock } from './clock.ts';
+import { decode, encode } from './codec.ts';
+import type { Names } from './subjects.ts';
+import type { Work } from './work.ts';
+
+/** A stored timer: when it fires, `work` is published to the execution's work subject. */
+export interface TimerEntry {
+  /** Unique per timer and stable across re-scheduling: it is the dedup id of the fired work. */
+  id: string;
+  due: number;
+  sup: string;
+  ex: string;
+  wd?: string;
+  tz: string;
+  work: Work;
+}
+
+export interface TimerServiceOptions {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  names: Names;
+  clock: Clock;
+  state: KV;
+  /** Publishes the fired timer's work; must be idempotent on `entry.id`. */
+  fire(entry: TimerEntry): Promise<void>;
+  onError(err: unknown): void;
+  /** @default 60000 */
+  slotMs?: number;
+  /** Slots are opened this long before they begin, so timers at the start of a slot are not late. @default 5000 */
+  lookaheadMs?: number;
+  /** A slot is purged only this long after it ended (clock skew between instances). @default 30000 */
+  graceMs?: number;
+  /** @default 200 */
+  tickMs?: number;
+}
+
+interface HeapItem {
+  due: number;
+  slot: number;
+  entry: TimerEntry;
+}
+
+interface SlotReader {
+  slot: number;
+  received: number;
+  outstanding: number;
+  messages: ConsumerMessages | undefined;
+  closing: boolean;
+}
+
+/** Gap (in slots) past which catching up lists the non-empty slots instead of opening each one. */
+const CATCH_UP_SLOTS = 120;
+const CURSOR_KEY = 'timers.cursor';
+
+export class TimerService {
+  readonly #o: Required<Omit<TimerServiceOptions, 'fire' | 'onError'>> & Pick<TimerServiceOptions, 'fire' | 'onError'>;
+  readonly #heap: HeapItem[] = [];
+  readonly #readers = new Map<number, SlotReader>();
+  #cursor = 0;
+  #savedCursor = 0;
+  #cancelTick: (() => void) | undefined;
+  #running = false;
+  #ticking = false;
+  #firing = 0;
+  /** Lateness of fired timers (ms), for stats and benchmarks. */
+  readonly lateness = { count: 0, max: 0, sum: 0 };
+
+  constructor(opts: TimerServiceOptions) {
+    this.#o = { slotMs: 60_000, lookaheadMs: 5_000, graceMs: 30_000, tickMs: 200, ...opts };
+  }
+
+  slotOf(ms: number): number {
+    return Math.floor(ms / this.#o.slotMs);
+  }
+
+  async start(): Promise<void> {
+    const saved = await this.#o.state.get(CURSOR_KEY).catch(() => null);
+    const stored = saved?.value.length ? Number(new TextDecoder().decode(saved.value)) : NaN;
+    this.#cursor = Number.isFinite(stored) ? stored : this.slotOf(this.#o.clock.now() - this.#o.graceMs);
+    this.#savedCursor = this.#cursor;
+    this.#running = true;
+    this.#arm();
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    this.#cancelTick?.();
+    await Promise.all([...this.#readers.values()].map((r) => r.messages?.close()));
+    this.#readers.clear();
+    this.#heap.length = 0;
+  }
+
+  /** Stores a timer. One already due is fired at once instead. */
+  async schedule(entry: TimerEntry): Promise<void> {
+    const now = this.#o.clock.now();
+    if (entry.due <= now + this.#o.tickMs) {
+      await this.#o.fire(entry);
+      return;
+    }
+    const h = headers();
+    h.set('Nats-Msg-Id', `ts:${entry.id}`);
+    await this.#o.js.publish(this.#o.names.timer(this.slotOf(entry.due)), encode(entry), { headers: h });
+  }
+
+  /** True when no timer is due or being fired right now. */
+  idle(): boolean {
+    const top = this.#heap[0];
+    return this.#firing === 0 && !this.#ticking && (top === undefined || top.due > this.#o.clock.now());
+  }
+
+  /** Timers read into memory and not fired yet. */
+  get held(): number {
+    return this.#heap.length;
+  }
+
+  /** Runs one pass now (tests under a simulated clock call it after moving the clock). */
+  async tick(): Promise<void> {
+    if (this.#ticking || !this.#running) return;
+    this.#ticking = true;
+    try {
+      await this.#openSlots();
+      await this.#fireDue();
+      await this.#closeSlots();
+    } catch (err) {
+      this.#o.onError(err);
+    } finally {
+      this.#ticking = false;
+    }
+  }
+
+  #arm(): void {
+    if (!this.#running) return;
+    this.#cancelTick = this.#o.clock.setTimer(() => {
+      void this.tick().finally(() => this.#arm());
+    }, this.#o.tickMs);
+  }
+
+  async #openSlots(): Promise<void> {
+    const now = this.#o.clock.now();
+    const horizon = this.slotOf(now + this.#o.lookaheadMs);
+    if (horizon - this.#cursor > CATCH_UP_SLOTS) {
+      // Long gap (downtime, or a simulated clock jumping ahead): open only the slots that hold timers.
+      for (const slot of await this.#nonEmptySlots(this.#cursor, horizon)) await this.#open(slot);
+      const lowestOpen = Math.min(horizon, ...[...this.#readers.keys()]);
+      this.#cursor = Math.max(this.#cursor, lowestOpen);
+      return;
+    }
+    for (let slot = this.#cursor; slot <= horizon; slot++) await this.#open(slot);
+  }
+
+  async #nonEmptySlots(from: number, to: number): Promise<number[]> {
+    const prefix = `${this.#o.names.prefix}.timer.`;
+    const info = await this.#o.jsm.streams.info(this.#o.names.streams.timers, { subjects_filter: `${prefix}*` });
+    return Object.keys(info.state.subjects ?? {})
+      .map((s) => Number(s.slice(prefix.length)))
+      .filter((slot) => slot >= from && slot <= to)
+      .sort((a, b) => a - b);
+  }
+
+  async #open(slot: number): Promise<void> {
+    if (this.#readers.has(slot)) return;
+    const reader: SlotReader = { slot, received: 0, outstanding: 0, messages: undefined, closing: false };
+    this.#readers.set(slot, reader);
+    const consumer = await this.#o.js.consumers.get(this.#o.names.streams.timers, {
+      filter_subjects: this.#o.names.timer(slot),
+    });
+    const messages = await consumer.consume({ max_messages: 1_000 });
+    reader.messages = messages;
+    void (async () => {
+      for await (const m of messages) {
+        const entry = decode<TimerEntry>(m.data);
+        reader.received++;
+        reader.outstanding++;
+        this.#push({ due: entry.due, slot, entry });
+      }
+    })().catch((err: unknown) => this.#o.onError(err));
+  }
+
+  async #fireDue(): Promise<void> {
+    const now = this.#o.clock.now();
+    const batch: HeapItem[] = [];
+    while (this.#heap.length > 0 && this.#heap[0]!.due <= now && batch.length < 2_000) batch.push(this.#pop()!);
+    if (batch.length === 0) return;
+    this.#firing += batch.length;
+    await Promise.all(
+      batch.map(async (item) => {
+        try {
+          await this.#o.fire(item.entry);
+          const late = Math.max(0, this.#o.clock.now() - item.due);
+          this.lateness.count++;
+          this.lateness.sum += late;
+          this.lateness.max = Math.max(this.lateness.max, late);
+          const r = this.#readers.get(item.slot);
+          if (r) r.outstanding--;
+        } catch (err) {
+          this.#o.onError(err);
+          this.#push({ ...item, due: this.#o.clock.now() + 1_000 });
+        } finally {
+          this.#firing--;
+        }
+      }),
+    );
+    if (this.#heap.length > 0 && this.#heap[0]!.due <= this.#o.clock.now()) await this.#fireDue();
+  }
+
+  /** Purges slots that ended more than the grace period ago and whose timers have all fired. */
+  async #closeSlots(): Promise<void> {
+    const limit = this.slotOf(this.#o.clock.now() - this.#o.graceMs);
+    for (const reader of [...this.#readers.values()].sort((a, b) => a.slot - b.slot)) {
+      if (reader.slot >= limit || reader.outstanding > 0 || reader.closing) continue;
+      const subject = this.#o.names.timer(reader.slot);
+      const info = await this.#o.jsm.streams.info(this.#o.names.streams.timers, { subjects_filter: subject });
+      const stored = info.state.subjects?.[subject] ?? 0;
+      if (stored > reader.received) continue; // still reading
+      reader.closing = true;
+      await this.#o.jsm.streams.purge(this.#o.names.streams.timers, { filter: subject });
+      await reader.messages?.close();
+      this.#readers.delete(reader.slot);
+    }
+    const open = [...this.#readers.keys()];
+    const next = open.length > 0 ? Math.min(...open) : Math.max(this.#cursor, limit);
+    this.#cursor = Math.max(this.#cursor, Math.min(next, limit));
+    if (this.#cursor > this.#savedCursor) {
+      this.#savedCursor = this.#cursor;
+      await this.#o.state.put(CURSOR_KEY, String(this.#cursor));
+    }
+  }
+
+  #push(item: HeapItem): void {
+    const h = this.#heap;
+    h.push(item);
+    let i = h.length - 1;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (h[parent]!.due <= h[i]!.due) break;
+      [h[parent], h[i]] = [h[i]!, h[parent]!];
+      i = parent;
+    }
+  }
+
+  #pop(): HeapItem | undefined {
+    const h = this.#heap;
+    const top = h[0];
+    const last = h.pop();
+    if (h.length > 0 && last) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < h.length && h[l]!.due < h[m]!.due) m = l;
+        if (r < h.length && h[r]!.due < h[m]!.due) m = r;
+        if (m === i) break;
+        [h[m], h[i]] = [h[i]!, h[m]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}

@@ -1,0 +1,18 @@
+/** Internal work messages on `<prefix>.work.<tier>.<supplier>.<execution>` (msgpack). Only the runtime reads them. */
+import type { StartCommand } from '../schemas/commands.ts';
+
+export type Work =
+  | { k: 'start'; cmd: StartCommand; def: { id: string; version: number } }
+  | { k: 'event'; name: string; data?: Record<string, unknown> }
+  | { k: 'timer'; id: string }
+  | { k: 'retry'; key: string; attempt: number }
+  | { k: 'replay' }
+  | { k: 'cancel'; reason?: string }
+  | { k: 'pause' }
+  | { k: 'resume' };
+
+/** Supplier and execution id from a work subject. */
+export function workTarget(subject: string): { supplierId: string; executionId: string } {
+  const parts = subject.split('.');
+  return { supplierId: parts[parts.length - 2] ?? '', executionId: parts[parts.length - 1] ?? '' };
+}

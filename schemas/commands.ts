@@ -1,0 +1,56 @@
+/**
+ * Inbound command payloads (JSON on `<prefix>.cmd.<verb>` or `<prefix>.api.<verb>`). One TypeBox source gives the types,
+ * the runtime validation and the published JSON Schema files.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+
+const ID = 'urn:wedsync:journey:command:';
+const Id = (description: string) => Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description });
+const EventName = Type.String({ pattern: '^[a-z][a-z0-9_.-]{0,63}$', description: 'Event name, e.g. `form.submitted`.' });
+const Data = Type.Record(Type.String(), Type.Unknown(), { description: 'Free JSON object.' });
+const ExecutionId = Type.String({ pattern: '^ex_[a-z2-7]{26}$', description: 'Execution id, as returned by start.' });
+
+/** Personal data of the client couple: kept apart from execution data so it can be encrypted at rest. */
+export const ClientSchema = Type.Object(
+  {
+    name: Type.Optional(Type.String({ maxLength: 200 })),
+    email: Type.Optional(Type.String({ maxLength: 320 })),
+    phone: Type.Optional(Type.String({ maxLength: 40 })),
+  },
+  { additionalProperties: false },
+);
+
+export const StartCommandSchema = Type.Object(
+  {
+    supplierId: Id('Vendor (tenant) id.'),
+    clientId: Id('Client (couple) id within the supplier.'),
+    journeyId: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,63}$' }),
+    version: Type.Optional(Type.Integer({ minimum: 1, description: 'Definition version; the latest deployed when absent.' })),
+    reentryKey: Type.Optional(Id('Distinguishes repeated runs of the same journey for the same client.')),
+    weddingDate: Type.Optional(Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$', description: 'Local wedding date.' })),
+    timeZone: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'IANA zone of the wedding.' })),
+    bookedAt: Type.Optional(
+      Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,9})?)?(Z|[+-][0-9]{2}:[0-9]{2})$', description: 'Booking instant, ISO-8601 with Z or an offset.' }),
+    ),
+    client: Type.Optional(ClientSchema),
+    data: Type.Optional(Data),
+  },
+  { $id: `${ID}start`, additionalProperties: false, title: 'start command' },
+);
+export type StartCommand = Static<typeof StartCommandSchema>;
+
+export const EventCommandSchema = Type.Object(
+  { executionId: ExecutionId, name: EventName, data: Type.Optional(Data) },
+  { $id: `${ID}event`, additionalProperties: false, title: 'event command' },
+);
+export type EventCommand = Static<typeof EventCommandSchema>;
+
+/** cancel, pause, resume: one execution, or every execution of a supplier. */
+export const ControlCommandSchema = Type.Union(
+  [
+    Type.Object({ executionId: ExecutionId, reason: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false }),
+    Type.Object({ supplierId: Id('Every execution of this supplier.'), reason: Type.Optional(Type.String({ maxLength: 500 })) }, { additionalProperties: false }),
+  ],
+  { $id: `${ID}control`, title: 'cancel / pause / resume command' },
+);
+export type ControlCommand = Static<typeof ControlCommandSchema>;

@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { createTestKit, type TestKit } from '../runtime/testkit.ts';
+import type { ActionInvocation } from '../runtime/actions.ts';
+import { startServer, uniqueName, type TestServer } from './harness/nats.ts';
+import { everyStepKind } from './fixtures.ts';
+
+let server: TestServer;
+let nc: NatsConnection;
+
+beforeAll(async () => {
+  server = await startServer();
+  nc = await server.connect();
+});
+afterAll(async () => {
+  await nc?.close();
+  await server?.stop();
+});
+
+async function kitAt(iso: string): Promise<{ kit: TestKit; calls: ActionInvocation[] }> {
+  const calls: ActionInvocation[] = [];
+  const record = async (inv: ActionInvocation): Promise<void> => {
+    calls.push(inv);
+  };
+  const kit = await createTestKit({ nc, prefix: uniqueName('j'), now: new Date(iso), handlers: { 'email.send': record, 'task.create': record } });
+  await kit.deploy(everyStepKind);
+  return { kit, calls };
+}
+
+const templates = (calls: ActionInvocation[]): unknown[] => calls.map((c) => c.params['template'] ?? c.action);
+
+describe('journey - every step kind', () => {
+  it('journey - completes along the right branch, with a moved wedding re-timing its wait and tier', async () => {
+    const { kit, calls } = await kitAt('2027-01-10T12:00:00Z');
+    const id = await kit.start({ supplierId: 'sup1', clientId: 'c1', journeyId: 'every-step', weddingDate: '2027-06-12', timeZone: 'Europe/London' });
+    expect(templates(calls)).toEqual(['welcome']);
+    let s = await kit.status(id);
+    expect(s.state).toBe('sixWeeks');
+    // 42 days before 12 June at 09:00 London (BST, UTC+1) = 1 May 08:00Z
+    expect(s.dueAt).toBe('2027-05-01T08:00:00.000Z');
+
+    await kit.advance(new Date('2027-05-01T07:59:00Z').getTime() - kit.clock.now());
+    expect(templates(calls)).toEqual(['welcome']);
+    await kit.advance(60_000);
+    expect(templates(calls)).toEqual(['welcome', 'questionnaire']);
+
+    await kit.client.event({ executionId: id, name: 'form.submitted', data: { guestCount: 150 } });
+    await kit.settle();
+    expect(templates(calls)).toEqual(['welcome', 'questionnaire', 'task.create']);
+    s = await kit.status(id);
+    expect(s.state).toBe('dayAfter');
+    expect(s.dueAt).toBe('2027-06-13T09:00:00.000Z');
+
+    // The couple move the wedding one week later: the wait anchored to the wedding moves with it.
+    await kit.client.event({ executionId: id, name: 'wedding.rescheduled', data: { weddingDate: '2027-06-19' } });
+    await kit.settle();
+    s = await kit.status(id);
+    expect(s.weddingDate).toBe('2027-06-19');
+    expect(s.dueAt).toBe('2027-06-20T09:00:00.000Z');
+
+    await kit.advance(new Date('2027-06-14T00:00:00Z').getTime() - kit.clock.now());
+    expect(templates(calls)).toHaveLength(3); // the old due time passed: nothing fired
+    await kit.advance(new Date('2027-06-20T09:00:00Z').getTime() - kit.clock.now());
+    expect(templates(calls).at(-1)).toBe('thanks');
+    expect(calls.at(-1)!.tier).toBe('low'); // the day after the wedding: passed, low tier
+    await kit.advance('P14D');
+    expect(templates(calls)).toEqual(['welcome', 'questionnaire', 'task.create', 'thanks', 'review']);
+    s = await kit.status(id);
+    expect(s.status).toBe('done');
+    expect(s.state).toBe('completed');
+    await kit.stop();
+  });
+
+  it('journey - a late booking skips the waitUntil per ifPast, and an unanswered form sends a reminder', async () => {
+    const { kit, calls } = await kitAt('2027-05-20T12:00:00Z');
+    const id = await kit.start({ supplierId: 'sup1', clientId: 'late', journeyId: 'every-step', weddingDate: '2027-06-12', timeZone: 'Europe/London' });
+    const s = await kit.status(id);
+    expect(s.state).toBe('dayAfter');
+    expect(templates(calls)).toEqual(['welcome']);
+    await kit.stop();
+
+    const other = await kitAt('2027-01-10T12:00:00Z');
+    const id2 = await other.kit.start({ supplierId: 'sup1', clientId: 'slow', journeyId: 'every-step', weddingDate: '2027-06-12', timeZone: 'Europe/London', data: { guestCount: 40 } });
+    await other.kit.advance('P120D');
+    await other.kit.advance('P7D');
+    expect(templates(other.calls)).toEqual(['welcome', 'questionnaire', 'reminder']);
+    expect((await other.kit.status(id2)).state).toBe('dayAfter'); // 40 guests: default branch
+    await other.kit.stop();
+  });
+
+  it('journey - a moved wedding raises the tier of the next step', async () => {
+    const { kit, calls } = await kitAt('2027-01-10T12:00:00Z');
+    const id = await kit.start({ supplierId: 'sup1', clientId: 'move', journeyId: 'every-step', weddingDate: '2027-06-12', timeZone: 'America/New_York' });
+    await kit.advance('P120D');
+    expect(calls.map((c) => [c.params['template'], c.tier])).toEqual([['welcome', 'low'], ['questionnaire', 'low']]);
+    // The wedding moves to the day after tomorrow (local): the next step runs in the high tier.
+    await kit.client.event({ executionId: id, name: 'wedding.rescheduled', data: { weddingDate: '2027-05-12' } });
+    await kit.client.event({ executionId: id, name: 'form.submitted', data: { guestCount: 150 } });
+    await kit.settle();
+    expect(calls.at(-1)!.action).toBe('task.create');
+    expect(calls.at(-1)!.tier).toBe('high');
+    expect((await kit.status(id)).dueAt).toBe('2027-05-13T14:00:00.000Z'); // day after, 10:00 New York (EDT)
+    await kit.stop();
+  });
+
+  it('journey - exit events end it, and a split is deterministic per execution', async () => {
+    const { kit } = await kitAt('2027-01-10T12:00:00Z');
+    const id = await kit.start({ supplierId: 'sup1', clientId: 'exit', journeyId: 'every-step', weddingDate: '2027-06-12', timeZone: 'Europe/London' });
+    const rec = await kit.client.record(id);
+    expect(['A', 'B']).toContain(rec!.snap.context.cohorts['cohort']);
+    await kit.client.event({ executionId: id, name: 'booking.cancelled' });
+    await kit.settle();
+    const s = await kit.status(id);
+    expect(s.status).toBe('done');
+    expect(s.state).toBe('exited');
+    await kit.stop();
+  });
+});
