@@ -48,7 +48,7 @@ export function previewTimeline(def: JourneyDefinition, input: PreviewInput): Pr
     switch (step.type) {
       case 'action': {
         const quiet = step.quietHours !== false ? def.quietHours : undefined;
-        const at = t === null ? null : Math.max(t, nextAllowedTime(t, quiet, tz));
+        const at: number | null = t === null ? null : Math.max(t, nextAllowedTime(t, quiet, tz));
         const parts = [describeAction(step.action, step.params)];
         if (step.approval) parts.push('after vendor approval');
         if (t !== null && at !== null && at > t) parts.push(`held for quiet hours (${quiet?.start}-${quiet?.end})`);
@@ -116,7 +116,7 @@ function waitUntil(
   tz: string,
   t: number | null,
 ): { at: number | null; note: string; next: string | undefined } {
-  const what = `${step.offset ?? ''} ${step.anchor}${step.at ? ` at ${step.at}` : ''}`.trim();
+  const what = `${step.anchor}${step.offset ? ` ${step.offset}` : ''}${step.at ? ` at ${step.at}` : ''}`;
   if (step.anchor.startsWith('data.')) {
     return { at: null, note: `until ${what}: depends on data (${step.anchor})`, next: step.next };
   }

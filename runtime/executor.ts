@@ -212,7 +212,7 @@ export class Executor {
         snap = transition(machine, snap, { type: 'ACTION_DONE', key: p.key, now: this.#o.clock.now(), ...(result ? { result } : {}) } as never)[0] as Snap;
         retryAttempt = undefined;
       } catch (err) {
-        const policy = retryPolicyFor(tier, overrideOf(step));
+        const policy = retryPolicyFor(tier, overrideOf(step), this.#o.retryDefaults);
         const retryable = !(err instanceof RuntimeError) || err.retryable;
         const now = this.#o.clock.now();
         if (retryable && attempt < policy.attempts) {

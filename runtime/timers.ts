@@ -148,6 +148,12 @@ export class TimerService {
     }, this.#o.tickMs);
   }
 
+  /** A timer due before the next regular tick gets a one-shot wake-up, so it is not up to a tick late. */
+  #wakeAt(due: number): void {
+    const wait = due - this.#o.clock.now();
+    if (wait < this.#o.tickMs && this.#running) this.#o.clock.setTimer(() => void this.#fireDue().catch(this.#o.onError), Math.max(0, wait));
+  }
+
   async #openSlots(): Promise<void> {
     const now = this.#o.clock.now();
     const horizon = this.slotOf(now + this.#o.lookaheadMs);
@@ -158,7 +164,9 @@ export class TimerService {
       this.#cursor = Math.max(this.#cursor, lowestOpen);
       return;
     }
-    for (let slot = this.#cursor; slot <= horizon; slot++) await this.#open(slot);
+    const opening: Promise<void>[] = [];
+    for (let slot = this.#cursor; slot <= horizon; slot++) if (!this.#readers.has(slot)) opening.push(this.#open(slot));
+    await Promise.all(opening);
   }
 
   async #nonEmptySlots(from: number, to: number): Promise<number[]> {
@@ -185,6 +193,7 @@ export class TimerService {
         reader.received++;
         reader.outstanding++;
         this.#push({ due: entry.due, slot, entry });
+        this.#wakeAt(entry.due);
       }
     })().catch((err: unknown) => this.#o.onError(err));
   }

@@ -1,0 +1,154 @@
+/**
+ * `journeys run`: one runtime instance until SIGINT/SIGTERM. Connects to NATS_URL, or starts an embedded nats-server when
+ * it is unset. Unless `--no-sample`, deploys the sample journeys of `schemas/examples/` with demo handlers for their
+ * actions, and, on an embedded server, starts one sample execution so something visibly runs.
+ */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino, type Logger } from 'pino';
+import { addDaysToDate, isValidTimeZone, localDate } from '../../actors/time.ts';
+import type { StartCommand } from '../../schemas/commands.ts';
+import type { ActionHandler, ActionInvocation } from '../actions.ts';
+import { JourneyClient } from '../client.ts';
+import type { DefinitionRegistry } from '../definitions.ts';
+import { RuntimeError, errorMessage } from '../errors.ts';
+import { executionIdOf } from '../execution-record.ts';
+import { serve, type Served } from '../serve.ts';
+import type { Command } from './command.ts';
+import { readJsonFile } from './defs.ts';
+
+export const EXAMPLES_DIR = fileURLToPath(new URL('../../schemas/examples/', import.meta.url));
+export const SAMPLE_ACTIONS = ['email.send', 'sms.send', 'task.create', 'webhook.call'] as const;
+const STOP_TIMEOUT_MS = 15_000;
+
+/** In-process handlers for the sample actions: one line each, always succeed. */
+export function demoHandlers(print: (line: string) => void): Record<string, ActionHandler> {
+  const handler: ActionHandler = async (inv: ActionInvocation) => {
+    const p = inv.params;
+    const what = [p['template'], p['title'], p['name']].find((v) => typeof v === 'string') ?? '';
+    const to = inv.action === 'sms.send' ? inv.client?.phone : inv.action === 'email.send' ? inv.client?.email : undefined;
+    print(`[demo] ${inv.action} ${what}${to ? ` to ${to}` : ''} (${inv.journeyId}/${inv.stepId}, ${inv.executionId}, ${inv.tier})`);
+  };
+  return Object.fromEntries(SAMPLE_ACTIONS.map((a) => [a, handler]));
+}
+
+/** Deploys every `*.json` of `dir`; a version already deployed with other content is reported and kept. */
+export async function deploySamples(definitions: DefinitionRegistry, log: Logger, dir = EXAMPLES_DIR): Promise<string[]> {
+  const files = (await readdir(dir)).filter((f) => f.endsWith('.json')).sort();
+  const deployed: string[] = [];
+  for (const file of files) {
+    try {
+      const r = await definitions.deploy(await readJsonFile(join(dir, file)));
+      deployed.push(`${r.id} v${r.version}`);
+    } catch (err) {
+      if (!(err instanceof RuntimeError && err.code === 'VERSION_EXISTS')) throw new Error(`${file}: ${errorMessage(err)}`, { cause: err });
+      log.warn({ file, err: errorMessage(err) }, 'sample journey not redeployed');
+    }
+  }
+  return deployed;
+}
+
+/** A couple who booked just now, for a wedding about 40 days ahead in this machine's zone. */
+export function sampleStart(now: number, timeZone: string): StartCommand {
+  return {
+    supplierId: 'demo-photographer',
+    clientId: 'demo-couple',
+    journeyId: 'photographer-classic',
+    reentryKey: `run-${now.toString(36)}`,
+    weddingDate: addDaysToDate(localDate(now, timeZone), 40),
+    timeZone,
+    bookedAt: new Date(now).toISOString(),
+    client: { name: 'Alex & Sam', email: 'alex.sam@example.com', phone: '+44 7700 900123' },
+    data: { guestCount: 120 },
+  };
+}
+
+function systemZone(): string {
+  const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  return tz && isValidTimeZone(tz) ? tz : 'Europe/London';
+}
+
+function banner(served: Served, prefix: string, deployed: string[], sample: StartCommand | undefined): string {
+  const cli = `${served.url === 'nats://127.0.0.1:4222' ? '' : `NATS_URL=${served.url} `}npx tsx runtime/cli/main.ts`;
+  const p = prefix === 'jrn' ? '' : ` --prefix ${prefix}`;
+  const lines = [
+    `journeys runtime is running (prefix "${prefix}")`,
+    `  NATS      ${served.url}${served.embedded ? ` (embedded nats-server, data in ${served.embedded.dir})` : ''}`,
+  ];
+  if (deployed.length > 0) lines.push(`  journeys  ${deployed.join(', ')}`);
+  if (sample) {
+    lines.push(
+      `  sample    ${executionIdOf(sample)}: ${sample.journeyId} for a wedding on ${sample.weddingDate} (${sample.timeZone});`,
+      `            its actions print [demo] lines below (held back during quiet hours, 21:00-08:00)`,
+    );
+  }
+  lines.push('Try the CLI in another terminal:', `  ${cli} ls${p}`);
+  if (sample) lines.push(`  ${cli} status ${executionIdOf(sample)}${p}`);
+  if (deployed.length > 0) lines.push(`  ${cli} defs preview photographer-classic --wedding ${addDaysToDate(localDate(Date.now(), 'UTC'), 90)}${p}`);
+  lines.push('Ctrl-C to stop.');
+  return lines.join('\n');
+}
+
+export const runCommand: Command = {
+  name: 'run',
+  args: '',
+  summary:
+    'Runs one runtime instance until Ctrl-C. Without NATS_URL it starts an embedded nats-server. Unless --no-sample, it deploys ' +
+    'the sample journeys with demo handlers for email.send, sms.send, task.create and webhook.call (with --no-sample those ' +
+    'go out as commands on <prefix>.actions.<name>). Logs go to stderr (LOG_LEVEL).',
+  example: 'run --concurrency 16 --data .data --port 4222',
+  flags: {
+    concurrency: { kind: 'string', value: 'N', help: 'concurrent work handlers (default 64)' },
+    data: { kind: 'string', value: 'DIR', help: 'data folder of the embedded server (default .data)' },
+    port: { kind: 'string', value: 'N', help: 'port of the embedded server (default 4222)' },
+    'no-sample': { kind: 'boolean', help: 'no sample journeys, demo handlers or sample execution' },
+  },
+  async run(ctx, f) {
+    f.noMoreThan(0);
+    const concurrency = f.int('concurrency', 1);
+    const port = f.int('port', 1);
+    const dataDir = f.str('data');
+    const sample = !f.bool('no-sample');
+    const logger = pino({ level: ctx.env['LOG_LEVEL'] ?? 'info' }, pino.destination(2));
+    const served = await serve({
+      prefix: ctx.prefix,
+      env: ctx.env,
+      logger,
+      ...(concurrency ? { concurrency } : {}),
+      ...(dataDir ? { dataDir } : {}),
+      ...(port ? { port } : {}),
+      ...(sample ? { handlers: demoHandlers(ctx.out) } : {}),
+    });
+
+    let stopping: Promise<void> | undefined;
+    const stop = (): Promise<void> => {
+      stopping ??= Promise.race([
+        served.stop(),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`runtime did not stop within ${STOP_TIMEOUT_MS} ms`)), STOP_TIMEOUT_MS).unref()),
+      ]);
+      return stopping;
+    };
+    const stopped = new Promise<void>((resolve, reject) => {
+      const onSignal = (signal: NodeJS.Signals): void => {
+        if (!stopping) logger.info({ signal }, 'stopping');
+        stop().then(resolve, reject);
+      };
+      // `on`, not `once`: a repeated signal (Ctrl-C reaches every process of the group) must not kill a clean stop.
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+    });
+
+    try {
+      const deployed = sample ? await deploySamples(served.runtime.definitions, logger) : [];
+      const cmd = sample && served.embedded ? sampleStart(Date.now(), systemZone()) : undefined;
+      ctx.out(banner(served, ctx.prefix, deployed, cmd));
+      if (cmd) await new JourneyClient(served.nc, ctx.prefix).start(cmd);
+    } catch (err) {
+      await stop().catch(() => undefined);
+      throw err;
+    }
+    await stopped;
+    return 0;
+  },
+};
