@@ -120,7 +120,7 @@ function describe(s: ExecutionStatus): string {
   ];
   if (s.waitingFor) rows.push(['waiting for', s.waitingFor]);
   if (s.dueAt) rows.push(['due', s.dueAt]);
-  if (s.failure) rows.push(['failure', `${s.failure.stepId}: ${s.failure.error} (${s.failure.attempts} attempts)`]);
+  if (s.failure) rows.push(['failure', `${s.failure.stepId}: ${s.failure.error} (${s.failure.attempts} attempt${s.failure.attempts === 1 ? '' : 's'})`]);
   rows.push(['updated', s.updatedAt]);
   const history = s.history.slice(-8).map((h) => [`  ${h.at}`, h.step, h.note ?? '']);
   const more = s.history.length > history.length ? ` (last ${history.length} of ${s.history.length})` : '';

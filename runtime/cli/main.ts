@@ -73,6 +73,7 @@ function commandWords(argv: readonly string[]): { words: string[]; rest: string[
 /** Runs one invocation and returns the exit code. Never throws. */
 export async function main(argv: readonly string[], io: Io): Promise<number> {
   let nc: NatsConnection | undefined;
+  let prefix = 'jrn';
   try {
     const { words, rest } = commandWords(argv);
     const wantsHelp = rest.includes('--help') || rest.includes('-h');
@@ -94,7 +95,7 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
       return 0;
     }
     const f = new Flags(parseArgs(rest, spec));
-    const prefix = f.str('prefix') ?? io.env['JRN_PREFIX'] ?? 'jrn';
+    prefix = f.str('prefix') ?? io.env['JRN_PREFIX'] ?? 'jrn';
     if (!PREFIX.test(prefix)) throw new UsageError(`--prefix "${prefix}" must match ${PREFIX.source}`);
     let client: JourneyClient | undefined;
     const ctx: Context = {
@@ -117,7 +118,12 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
     };
     return (await cmd.run(ctx, f)) ?? 0;
   } catch (err) {
-    io.stderr(`journeys: ${errorMessage(err) || 'failed'}`);
+    let message = errorMessage(err) || 'failed';
+    // A missing stream or bucket means no runtime ever ran with this prefix on this server.
+    if (/^stream not found$|bucket not found/i.test(message)) {
+      message = `no journey runtime has run with prefix "${prefix}" on this NATS server (${message}); check --prefix or JRN_PREFIX`;
+    }
+    io.stderr(`journeys: ${message}`);
     return err instanceof UsageError ? 2 : 1;
   } finally {
     await nc?.close().catch(() => undefined);

@@ -1,0 +1,83 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jetstream } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { JourneyClient } from '../runtime/client.ts';
+import { RejectedError } from '../runtime/errors.ts';
+import { startServer, uniqueName, waitFor, type TestServer } from './harness/nats.ts';
+import { spawnRuntime, type RuntimeProcess } from './harness/processes.ts';
+import { createObservationStream, readAll, streamCount } from './harness/streams.ts';
+import { oneStep } from './fixtures.ts';
+
+let server: TestServer;
+let nc: NatsConnection;
+let proc: RuntimeProcess | undefined;
+
+beforeAll(async () => {
+  server = await startServer();
+  nc = await server.connect();
+});
+afterAll(async () => {
+  await proc?.kill('SIGKILL');
+  await nc?.close();
+  await server?.stop();
+});
+
+const valid = (i: number) => ({ supplierId: 'good', clientId: `c${i}`, journeyId: 'one-step', weddingDate: '2028-05-20', timeZone: 'Asia/Kolkata' });
+
+/** A thousand bad messages of many kinds, each with the subject it is sent to. */
+function hostile(prefix: string, i: number): { subject: string; data: Uint8Array | string } {
+  const start = `${prefix}.cmd.start`;
+  const kinds: (() => { subject: string; data: Uint8Array | string })[] = [
+    () => ({ subject: start, data: '{not json' }),
+    () => ({ subject: start, data: '' }),
+    () => ({ subject: start, data: new Uint8Array([0xff, 0xfe, 0x00, 0x80, i % 256]) }),
+    () => ({ subject: start, data: JSON.stringify({ ...valid(i), supplierId: 42 }) }),
+    () => ({ subject: start, data: JSON.stringify({ ...valid(i), journeyId: 'no-such-journey' }) }),
+    () => ({ subject: start, data: JSON.stringify({ ...valid(i), timeZone: 'Mars/Olympus_Mons' }) }),
+    () => ({ subject: start, data: JSON.stringify({ ...valid(i), weddingDate: '2028-02-30' }) }),
+    () => ({ subject: start, data: JSON.stringify({ ...valid(i), supplierId: 'a.b.>' }) }),
+    () => ({ subject: start, data: JSON.stringify({ ...valid(i), data: { big: 'x'.repeat(70_000) } }) }),
+    () => ({ subject: start, data: '{"__proto__": {"polluted": true}, "supplierId": "x"}' }),
+    () => ({ subject: start, data: '['.repeat(5_000) + ']'.repeat(5_000) }),
+    () => ({ subject: start, data: JSON.stringify([valid(i)]) }),
+    () => ({ subject: start, data: 'null' }),
+    () => ({ subject: `${prefix}.cmd.event`, data: JSON.stringify({ executionId: 'ex_aaaaaaaaaaaaaaaaaaaaaaaaaa', name: 'form.submitted' }) }),
+    () => ({ subject: `${prefix}.cmd.event`, data: JSON.stringify({ executionId: '../../etc', name: 'x' }) }),
+    () => ({ subject: `${prefix}.cmd.cancel`, data: JSON.stringify({}) }),
+    () => ({ subject: `${prefix}.cmd.explode`, data: JSON.stringify(valid(i)) }),
+  ];
+  return kinds[i % kinds.length]!();
+}
+
+describe('inbound validation', () => {
+  it('inbound - a thousand hostile messages among valid starts: every valid one completes, every bad one is rejected with a reason', async () => {
+    const prefix = uniqueName('b');
+    await createObservationStream(nc, `${prefix.toUpperCase()}OBS`, [`${prefix}obs.>`]);
+    proc = await spawnRuntime({ NATS_URL: server.url, JRN_PREFIX: prefix });
+    const client = new JourneyClient(nc, prefix);
+    await (await client.definitions()).deploy(oneStep);
+    const js = jetstream(nc);
+    const BAD = 1_000;
+    const GOOD = 200;
+    for (let i = 0; i < BAD; i++) {
+      const bad = hostile(prefix, i);
+      await js.publish(bad.subject, bad.data);
+      if (i % 5 === 0) await js.publish(`${prefix}.cmd.start`, JSON.stringify(valid(i / 5)));
+    }
+    const rejects = `${prefix.toUpperCase()}_REJECTS`;
+    await waitFor('every valid start done', async () => (await client.list({ supplierId: 'good', status: 'done' }, 10_000)).length === GOOD, 60_000, 200);
+    await waitFor('every bad message recorded', async () => (await streamCount(nc, rejects)) === BAD, 30_000);
+    const records = await readAll<{ code: string; reason: string }>(nc, rejects);
+    expect(records.every((r) => r.data.reason.length > 0)).toBe(true);
+    const codes = new Set(records.map((r) => r.data.code));
+    expect([...codes].sort()).toEqual(['BAD_COMMAND', 'BAD_JSON', 'PAYLOAD_TOO_LARGE', 'UNKNOWN_EXECUTION', 'UNKNOWN_JOURNEY']);
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+    expect(proc.child.exitCode).toBeNull(); // still running
+
+    // Requests get the reason as a reply, and a valid one still works afterwards.
+    await expect(client.start({ ...valid(9_999), timeZone: 'Nowhere/Land' })).rejects.toThrow(RejectedError);
+    await expect(client.start({ ...valid(9_999), journeyId: 'nope' })).rejects.toThrow(/not deployed/);
+    const id = await client.start(valid(10_000));
+    await waitFor('the last valid start done', async () => (await client.status(id)).status === 'done');
+  });
+});
