@@ -74,7 +74,10 @@ export function previewTimeline(def: JourneyDefinition, input: PreviewInput): Pr
       case 'waitForEvent': {
         const d = parseDuration(step.timeout);
         t = t === null || d === undefined ? null : addDuration(t, d, tz);
-        push(t, `if no event: ${step.event} not received within ${step.timeout} → ${step.onTimeout} (on ${step.event} → ${step.onEvent})`);
+        push(
+          t,
+          `if no event: ${step.event} not received within ${step.timeout} → ${step.onTimeout} (on ${step.event} → ${step.onEvent})`,
+        );
         id = step.onTimeout;
         break;
       }
@@ -120,7 +123,8 @@ function waitUntil(
   if (step.anchor.startsWith('data.')) {
     return { at: null, note: `until ${what}: depends on data (${step.anchor})`, next: step.next };
   }
-  const anchor = step.anchor === 'weddingDate' ? input.weddingDate : step.anchor === 'bookedAt' ? input.bookedAt : step.anchor;
+  const anchor =
+    step.anchor === 'weddingDate' ? input.weddingDate : step.anchor === 'bookedAt' ? input.bookedAt : step.anchor;
   const offset = step.offset === undefined ? undefined : parseDuration(step.offset);
   let due: number | undefined;
   if (anchor !== undefined) {

@@ -1,7 +1,7 @@
 /**
  * Inbound commands (R6, R14, R15, R30). Services publish JSON to `<prefix>.cmd.<verb>` (stored by JetStream, so nothing is
  * lost while no runtime runs) or send a request to `<prefix>.api.<verb>` (validated at once, answered with the execution id
- * or the reason for refusal). Either way the command is validated, routed to the execution's work subject in its current
+ * or the reason for refusal, once routed). Either way the command is validated, routed to the execution's work subject in its current
  * priority tier, and a bad one is recorded in the rejects stream with its reason; nothing stalls on bad input.
  */
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
@@ -94,30 +94,13 @@ export class CommandRouter {
     const verb = msg.subject.slice(msg.subject.lastIndexOf('.') + 1);
     try {
       const cmd = parseCommand(verb, msg.data, this.#o.maxPayloadBytes);
-      await this.#checkTarget(cmd);
-      // Stored in the command stream first, so the runtime that routes it may be any instance, now or after a restart.
-      const h = headers();
-      const id = msg.headers?.get('Nats-Msg-Id') || (cmd.verb === 'start' ? `start:${executionIdOf(cmd.body)}` : '');
-      if (id) h.set('Nats-Msg-Id', id);
-      await this.#o.js.publish(this.#o.names.cmd(cmd.verb), msg.data, { headers: h });
-      const executionIds = cmd.verb === 'start' ? [executionIdOf(cmd.body)] : 'executionId' in cmd.body ? [cmd.body.executionId] : [];
+      const { executionIds } = await this.route(cmd, msg.headers?.get('Nats-Msg-Id') || undefined);
       msg.respond(encodeJson({ ok: true, executionIds }));
     } catch (err) {
       const code = err instanceof RejectedError ? err.code : 'INTERNAL';
       if (err instanceof RejectedError) await this.#reject(msg.subject, msg.data, err);
       else this.#o.onError(err);
       msg.respond(encodeJson({ ok: false, error: { code, message: errorMessage(err) } }));
-    }
-  }
-
-  /** Refuses at once what would be refused later: unknown journeys and executions. */
-  async #checkTarget(cmd: Command): Promise<void> {
-    if (cmd.verb === 'start') {
-      const def = await this.#o.definitions.get(cmd.body.journeyId, cmd.body.version);
-      if (!def) throw new RejectedError('UNKNOWN_JOURNEY', unknownJourney(cmd.body.journeyId, cmd.body.version));
-    } else if ('executionId' in cmd.body) {
-      const e = await this.#o.executions.get(cmd.body.executionId);
-      if (!e || e.value.length === 0) throw new RejectedError('UNKNOWN_EXECUTION', `no execution ${cmd.body.executionId}`);
     }
   }
 

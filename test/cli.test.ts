@@ -80,20 +80,32 @@ afterAll(async () => {
 
 describe('cli - offline commands and errors', () => {
   it('cli - defs validate: a good file passes, a bad one prints the path of each issue and exits 1', async () => {
-    const [good, bad] = await Promise.all([cli(['defs', 'validate', join(dir, 'good.json')]), cli(['defs', 'validate', join(dir, 'bad.json')])]);
+    const [good, bad] = await Promise.all([
+      cli(['defs', 'validate', join(dir, 'good.json')]),
+      cli(['defs', 'validate', join(dir, 'bad.json')]),
+    ]);
     expect(good).toMatchObject({ code: 0, stderr: '' });
     expect(good.stdout).toContain('valid (one-step v1)');
 
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(/\$\.steps\.send\.next\s+UNKNOWN_STEP\s+Step "nowhere" does not exist/);
     expect(bad.stdout).toMatch(/\$\.steps\.done\s+UNREACHABLE_STEP/);
-    expect(lines(bad.stderr)).toEqual([`journeys: ${join(dir, 'bad.json')} is not a valid journey definition (2 issues)`]);
+    expect(lines(bad.stderr)).toEqual([
+      `journeys: ${join(dir, 'bad.json')} is not a valid journey definition (2 issues)`,
+    ]);
   });
 
   it('cli - defs preview prints a timeline with quiet hours and ifPast applied', async () => {
     const r = await cli([
-      'defs', 'preview', 'schemas/examples/photographer-classic.json',
-      '--wedding', '2027-06-12', '--booked', '2027-01-10T22:30:00Z', '--tz', 'Europe/London',
+      'defs',
+      'preview',
+      'schemas/examples/photographer-classic.json',
+      '--wedding',
+      '2027-06-12',
+      '--booked',
+      '2027-01-10T22:30:00Z',
+      '--tz',
+      'Europe/London',
     ]);
     expect(r).toMatchObject({ code: 0, stderr: '' });
     const out = lines(r.stdout);
@@ -134,7 +146,21 @@ describe('cli - against a running runtime', () => {
 
   it('cli - start prints the execution id; status --json shows it completed', async () => {
     await runtime.definitions.deploy(oneStep);
-    const start = await cli(['start', '--supplier', 'sup1', '--client', 'couple1', '--journey', 'one-step', '--wedding', '2027-06-12', '--tz', 'Europe/London', '--data', '{"guestCount":80}']);
+    const start = await cli([
+      'start',
+      '--supplier',
+      'sup1',
+      '--client',
+      'couple1',
+      '--journey',
+      'one-step',
+      '--wedding',
+      '2027-06-12',
+      '--tz',
+      'Europe/London',
+      '--data',
+      '{"guestCount":80}',
+    ]);
     expect(start.stderr).toBe('');
     expect(start.code).toBe(0);
     const id = start.stdout.trim();
@@ -145,7 +171,13 @@ describe('cli - against a running runtime', () => {
       const s = JSON.parse(r.stdout) as { state: string; status: string };
       return s.status === 'done' ? s : undefined;
     });
-    expect(status).toMatchObject({ executionId: id, state: 'completed', status: 'done', journeyId: 'one-step', weddingDate: '2027-06-12' });
+    expect(status).toMatchObject({
+      executionId: id,
+      state: 'completed',
+      status: 'done',
+      journeyId: 'one-step',
+      weddingDate: '2027-06-12',
+    });
     expect(sent).toEqual([id]);
   });
 

@@ -115,4 +115,26 @@ describe('journey - every step kind', () => {
     expect(s.state).toBe('exited');
     await kit.stop();
   });
+
+  it('journey - pause and resume a whole supplier, cancel one execution', async () => {
+    const { kit, calls } = await kitAt('2027-01-10T12:00:00Z');
+    const ids: string[] = [];
+    for (const c of ['p1', 'p2', 'p3']) {
+      ids.push(await kit.start({ supplierId: 'paused-sup', clientId: c, journeyId: 'every-step', weddingDate: '2027-06-12', timeZone: 'Europe/London' }));
+    }
+    const other = await kit.start({ supplierId: 'busy-sup', clientId: 'o1', journeyId: 'every-step', weddingDate: '2027-06-12', timeZone: 'Europe/London' });
+    expect(await kit.client.control('pause', { supplierId: 'paused-sup' })).toHaveLength(3);
+    await kit.settle();
+    expect((await kit.status(ids[0]!)).status).toBe('paused');
+    await kit.advance('P120D');
+    const questionnaires = () => calls.filter((c) => c.params['template'] === 'questionnaire').map((c) => c.executionId);
+    expect(questionnaires()).toEqual([other]);
+
+    await kit.client.control('cancel', { executionId: ids[2]! });
+    await kit.client.control('resume', { supplierId: 'paused-sup' });
+    await kit.settle();
+    expect(questionnaires().sort()).toEqual([other, ids[0]!, ids[1]!].sort());
+    expect((await kit.status(ids[2]!)).state).toBe('cancelled');
+    await kit.stop();
+  });
 });

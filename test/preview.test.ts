@@ -6,7 +6,9 @@ import { validateJourneyConfiguration } from '../schemas/validate.ts';
 import { everyStepKind } from './fixtures.ts';
 
 const example = (name: string): JourneyDefinition => {
-  const r = validateJourneyConfiguration(JSON.parse(readFileSync(new URL(`../schemas/examples/${name}.json`, import.meta.url), 'utf8')));
+  const r = validateJourneyConfiguration(
+    JSON.parse(readFileSync(new URL(`../schemas/examples/${name}.json`, import.meta.url), 'utf8')),
+  );
   if (!r.ok) throw new Error(`${name}: ${JSON.stringify(r.errors)}`);
   return r.definition;
 };
@@ -18,10 +20,22 @@ describe('preview - timeline of a definition', () => {
   const photographer = example('photographer-classic');
 
   it('preview - follows the journey to its end with wall-clock times in the wedding zone', () => {
-    const t = previewTimeline(photographer, { now: ms('2027-01-10T12:00:00Z'), weddingDate: '2027-06-12', timeZone: 'Europe/London' });
+    const t = previewTimeline(photographer, {
+      now: ms('2027-01-10T12:00:00Z'),
+      weddingDate: '2027-06-12',
+      timeZone: 'Europe/London',
+    });
     expect(steps(t)).toEqual([
-      'welcome', 'sixWeeksBefore', 'questionnaire', 'awaitQuestionnaire', 'questionnaireReminder',
-      'dayAfter', 'thankYou', 'twoWeeksLater', 'reviewRequest', 'done',
+      'welcome',
+      'sixWeeksBefore',
+      'questionnaire',
+      'awaitQuestionnaire',
+      'questionnaireReminder',
+      'dayAfter',
+      'thankYou',
+      'twoWeeksLater',
+      'reviewRequest',
+      'done',
     ]);
     expect(t.map(iso)).toEqual([
       '2027-01-10T12:00:00.000Z',
@@ -43,13 +57,21 @@ describe('preview - timeline of a definition', () => {
   });
 
   it('preview - holds an action back to the end of quiet hours', () => {
-    const t = previewTimeline(photographer, { now: ms('2027-01-10T22:30:00Z'), weddingDate: '2027-06-12', timeZone: 'Europe/London' });
+    const t = previewTimeline(photographer, {
+      now: ms('2027-01-10T22:30:00Z'),
+      weddingDate: '2027-06-12',
+      timeZone: 'Europe/London',
+    });
     expect(iso(t[0])).toBe('2027-01-11T08:00:00.000Z');
     expect(t[0]!.note).toContain('quiet hours');
   });
 
   it('preview - applies ifPast: skip to a passed waitUntil, and treats a missing wedding date as passed', () => {
-    const late = previewTimeline(photographer, { now: ms('2027-05-20T12:00:00Z'), weddingDate: '2027-06-12', timeZone: 'Europe/London' });
+    const late = previewTimeline(photographer, {
+      now: ms('2027-05-20T12:00:00Z'),
+      weddingDate: '2027-06-12',
+      timeZone: 'Europe/London',
+    });
     expect(steps(late).slice(0, 3)).toEqual(['welcome', 'sixWeeksBefore', 'dayAfter']);
     expect(late[1]!.note).toContain('skip');
     expect(iso(late[1])).toBe('2027-05-20T12:00:00.000Z');
@@ -57,7 +79,15 @@ describe('preview - timeline of a definition', () => {
     const unknown = previewTimeline(photographer, { now: ms('2027-01-10T12:00:00Z'), timeZone: 'Europe/London' });
     expect(unknown[1]!.note).toContain('no weddingDate');
     // dayAfter has no ifPast: it runs at once.
-    expect(steps(unknown)).toEqual(['welcome', 'sixWeeksBefore', 'dayAfter', 'thankYou', 'twoWeeksLater', 'reviewRequest', 'done']);
+    expect(steps(unknown)).toEqual([
+      'welcome',
+      'sixWeeksBefore',
+      'dayAfter',
+      'thankYou',
+      'twoWeeksLater',
+      'reviewRequest',
+      'done',
+    ]);
     expect(unknown[2]!.note).toContain('ifPast: run');
   });
 
@@ -66,19 +96,31 @@ describe('preview - timeline of a definition', () => {
     const wait = def.steps['sixWeeksBefore'];
     if (wait?.type !== 'waitUntil') throw new Error('fixture');
     delete wait.skipTo;
-    const t = previewTimeline(def, { now: ms('2027-05-20T12:00:00Z'), weddingDate: '2027-06-12', timeZone: 'Europe/London' });
+    const t = previewTimeline(def, {
+      now: ms('2027-05-20T12:00:00Z'),
+      weddingDate: '2027-06-12',
+      timeZone: 'Europe/London',
+    });
     expect(steps(t).slice(0, 3)).toEqual(['welcome', 'sixWeeksBefore', 'awaitQuestionnaire']);
   });
 
   it('preview - branch follows default and lists the cases; split follows the first variant and lists the others', () => {
-    const caterer = previewTimeline(example('caterer-menu-tasting'), { now: ms('2027-01-10T12:00:00Z'), weddingDate: '2027-09-04', timeZone: 'Europe/London' });
+    const caterer = previewTimeline(example('caterer-menu-tasting'), {
+      now: ms('2027-01-10T12:00:00Z'),
+      weddingDate: '2027-09-04',
+      timeZone: 'Europe/London',
+    });
     const branch = caterer.find((e) => e.type === 'branch')!;
     expect(branch.note).toContain('default → smallTasting');
     expect(branch.note).toContain('data.guestCount >= 150 → largeTasting');
     expect(steps(caterer)).toContain('smallTasting');
     expect(steps(caterer)).not.toContain('largeTasting');
 
-    const florist = previewTimeline(example('florist-approval'), { now: ms('2027-01-10T12:00:00Z'), weddingDate: '2027-09-04', timeZone: 'Europe/London' });
+    const florist = previewTimeline(example('florist-approval'), {
+      now: ms('2027-01-10T12:00:00Z'),
+      weddingDate: '2027-09-04',
+      timeZone: 'Europe/London',
+    });
     const split = florist.find((e) => e.type === 'split')!;
     expect(split.note).toContain('moodboard-email (50%)');
     expect(split.note).toContain('consult-sms (50%) → consultSms');
@@ -89,7 +131,11 @@ describe('preview - timeline of a definition', () => {
 
   it('preview - data anchors are unknown until a later absolute wait; bookedAt anchors resolve', () => {
     const def: JourneyDefinition = {
-      id: 'anchors', version: 1, name: 'Anchors', vendorType: 'other', trigger: { event: 'booking.created' },
+      id: 'anchors',
+      version: 1,
+      name: 'Anchors',
+      vendorType: 'other',
+      trigger: { event: 'booking.created' },
       start: 'tasting',
       steps: {
         tasting: { type: 'waitUntil', anchor: 'data.tastingDate', offset: '-P1D', next: 'remind' },
@@ -107,7 +153,11 @@ describe('preview - timeline of a definition', () => {
 
   it('preview - stops after the limit on a journey that loops, and never reads the clock', () => {
     const def: JourneyDefinition = {
-      id: 'loop', version: 1, name: 'Loop', vendorType: 'other', trigger: { event: 'booking.created' },
+      id: 'loop',
+      version: 1,
+      name: 'Loop',
+      vendorType: 'other',
+      trigger: { event: 'booking.created' },
       start: 'nudge',
       steps: {
         nudge: { type: 'action', action: 'email.send', quietHours: false, next: 'later' },
@@ -123,7 +173,11 @@ describe('preview - timeline of a definition', () => {
   });
 
   it('preview - the shared every-step fixture reaches its end', () => {
-    const t = previewTimeline(everyStepKind as unknown as JourneyDefinition, { now: ms('2027-01-10T12:00:00Z'), weddingDate: '2027-06-12', timeZone: 'Europe/London' });
+    const t = previewTimeline(everyStepKind as unknown as JourneyDefinition, {
+      now: ms('2027-01-10T12:00:00Z'),
+      weddingDate: '2027-06-12',
+      timeZone: 'Europe/London',
+    });
     expect(t.at(-1)!.stepId).toBe('done');
     expect(steps(t)).toContain('questionnaire');
   });

@@ -53,7 +53,8 @@ export function parseArgs(argv: readonly string[], spec: FlagSpec): ParsedArgs {
     let value = inline;
     if (value === undefined) {
       value = argv[i + 1];
-      if (value === undefined || (value.startsWith('--') && value.length > 2)) throw new UsageError(`flag --${name} needs a value`);
+      if (value === undefined || (value.startsWith('--') && value.length > 2))
+        throw new UsageError(`flag --${name} needs a value`);
       i++;
     }
     out.flags[name] = value;
@@ -87,7 +88,8 @@ export class Flags {
   int(name: string, min = 0): number | undefined {
     const v = this.str(name);
     if (v === undefined) return undefined;
-    if (!/^-?\d+$/.test(v) || Number(v) < min) throw new UsageError(`--${name} must be an integer of at least ${min}, got "${v}"`);
+    if (!/^-?\d+$/.test(v) || Number(v) < min)
+      throw new UsageError(`--${name} must be an integer of at least ${min}, got "${v}"`);
     return Number(v);
   }
 
@@ -110,7 +112,8 @@ export class Flags {
     } catch (err) {
       throw new UsageError(`--${name} is not valid JSON: ${(err as Error).message}`);
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UsageError(`--${name} must be a JSON object`);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new UsageError(`--${name} must be a JSON object`);
     return parsed as Record<string, unknown>;
   }
 

@@ -4,6 +4,7 @@ import { JourneyClient } from '../client.ts';
 import { connectionOptionsFromEnv } from '../connection.ts';
 import { errorMessage } from '../errors.ts';
 import type { FlagKind, Flags } from './args.ts';
+import { redactUrl } from './output.ts';
 
 export interface FlagHelp {
   kind: FlagKind;
@@ -41,7 +42,7 @@ export interface Context {
 /** Connection for commands other than `run`: the `nats` CLI's environment, a short timeout, no reconnects. */
 export async function connectCli(env: NodeJS.ProcessEnv, timeoutMs = 3_000): Promise<NatsConnection> {
   const opts = connectionOptionsFromEnv(env);
-  const url = [opts.servers ?? []].flat().join(',');
+  const url = redactUrl([opts.servers ?? []].flat().join(','));
   try {
     return await connect({ ...opts, name: 'journeys-cli', timeout: timeoutMs, reconnect: false });
   } catch (err) {

@@ -94,7 +94,11 @@ const deploy: Command = {
       }
     }
     if (ctx.json) ctx.out(json(results));
-    else for (const r of results) ctx.out(`${r.created ? 'deployed' : 'unchanged'} ${r.id} v${r.version}${r.created ? '' : ' (already deployed)'}`);
+    else
+      for (const r of results)
+        ctx.out(
+          `${r.created ? 'deployed' : 'unchanged'} ${r.id} v${r.version}${r.created ? '' : ' (already deployed)'}`,
+        );
   },
 };
 
@@ -108,7 +112,13 @@ const ls: Command = {
     const list = await (await (await ctx.client()).definitions()).list();
     if (ctx.json) ctx.out(json(list));
     else if (list.length === 0) ctx.out('no journeys deployed');
-    else ctx.out(table(['JOURNEY', 'VERSION', 'VENDOR', 'NAME'], list.map((d) => [d.id, String(d.latest), d.vendorType, d.name])));
+    else
+      ctx.out(
+        table(
+          ['JOURNEY', 'VERSION', 'VENDOR', 'NAME'],
+          list.map((d) => [d.id, String(d.latest), d.vendorType, d.name]),
+        ),
+      );
   },
 };
 
@@ -118,7 +128,8 @@ const preview: Command = {
   summary:
     'Prints when each step would run for one booking, applying quiet hours and ifPast, without running anything. ' +
     'Assumes no event arrives, branches take their default and splits their first variant. Starts at --now, else --booked, else now.',
-  example: 'defs preview schemas/examples/photographer-classic.json --wedding 2027-06-12 --booked 2027-01-10T12:00:00Z --tz Europe/London',
+  example:
+    'defs preview schemas/examples/photographer-classic.json --wedding 2027-06-12 --booked 2027-01-10T12:00:00Z --tz Europe/London',
   flags: {
     wedding: { kind: 'string', value: 'YYYY-MM-DD', help: 'local wedding date' },
     booked: { kind: 'string', value: 'ISO', help: 'booking instant (the `bookedAt` anchor)' },
@@ -138,14 +149,20 @@ const preview: Command = {
       }
     }
     const tzFlag = f.str('tz');
-    if (tzFlag !== undefined && !isValidTimeZone(tzFlag)) throw new UsageError(`--tz: unknown IANA time zone "${tzFlag}"`);
+    if (tzFlag !== undefined && !isValidTimeZone(tzFlag))
+      throw new UsageError(`--tz: unknown IANA time zone "${tzFlag}"`);
     const booked = f.instant('booked');
     const now = f.instant('now') ?? booked ?? Date.now();
     const version = f.int('version', 1);
     const def = await loadDefinition(ctx, source, version);
     const timeZone = tzFlag ?? def.timeZone ?? 'UTC';
     const bookedAt = booked === undefined ? undefined : new Date(booked).toISOString();
-    const entries = previewTimeline(def, { now, timeZone, ...(weddingDate ? { weddingDate } : {}), ...(bookedAt ? { bookedAt } : {}) });
+    const entries = previewTimeline(def, {
+      now,
+      timeZone,
+      ...(weddingDate ? { weddingDate } : {}),
+      ...(bookedAt ? { bookedAt } : {}),
+    });
     const truncated = entries.length >= PREVIEW_LIMIT && entries.at(-1)?.type !== 'end';
     if (ctx.json) {
       ctx.out(
@@ -174,7 +191,13 @@ const preview: Command = {
     ctx.out(
       table(
         ['WHEN', 'WEDDING', 'STEP', 'TYPE', 'NOTE'],
-        entries.map((e) => [e.at === null ? 'depends on data' : localTime(e.at, timeZone), relative(e.at), e.stepId, e.type, e.note]),
+        entries.map((e) => [
+          e.at === null ? 'depends on data' : localTime(e.at, timeZone),
+          relative(e.at),
+          e.stepId,
+          e.type,
+          e.note,
+        ]),
       ),
     );
     if (truncated) ctx.out(`(stopped after ${PREVIEW_LIMIT} steps: the journey loops)`);

@@ -98,7 +98,12 @@ const show: Command = {
 };
 
 /** Applies `op` to each entry, with progress on stderr when there is more than one; failures are collected. */
-async function each(ctx: Context, verb: 'replay' | 'discard', targets: number[], op: (seq: number) => Promise<DlqEntry>): Promise<void> {
+async function each(
+  ctx: Context,
+  verb: 'replay' | 'discard',
+  targets: number[],
+  op: (seq: number) => Promise<DlqEntry>,
+): Promise<void> {
   const done: { seq: number; executionId: string; stepId: string; journeyId: string }[] = [];
   const failed: { seq: number; error: unknown }[] = [];
   for (const [i, seq] of targets.entries()) {
@@ -115,7 +120,10 @@ async function each(ctx: Context, verb: 'replay' | 'discard', targets: number[],
   if (ctx.json) ctx.out(json(done.map((d) => ({ ...d, [past]: true }))));
   else for (const d of done) ctx.out(`${past} ${d.seq}: ${d.executionId}${d.stepId ? ` at ${d.stepId}` : ''}`);
   const first = failed[0];
-  if (first) throw new Error(`${failed.length} of ${targets.length} could not be ${past}; first: ${first.seq}: ${errorMessage(first.error)}`);
+  if (first)
+    throw new Error(
+      `${failed.length} of ${targets.length} could not be ${past}; first: ${first.seq}: ${errorMessage(first.error)}`,
+    );
 }
 
 const replay: Command = {
@@ -139,7 +147,10 @@ const replay: Command = {
     const targets = entries ? entries.map((e) => e.seq) : seqs(f);
     if (f.bool('dry-run')) {
       const list = entries ?? (await Promise.all(targets.map((s) => dlq.get(s))));
-      if (ctx.json) return void ctx.out(json(list.map((e) => ({ seq: e.seq, executionId: e.executionId, stepId: e.stepId, journeyId: e.journeyId }))));
+      if (ctx.json)
+        return void ctx.out(
+          json(list.map((e) => ({ seq: e.seq, executionId: e.executionId, stepId: e.stepId, journeyId: e.journeyId }))),
+        );
       for (const e of list) ctx.out(`would replay ${e.seq}: ${e.executionId}${e.stepId ? ` at ${e.stepId}` : ''}`);
       return void ctx.out(`${list.length} entr${list.length === 1 ? 'y' : 'ies'} (dry run: nothing replayed)`);
     }

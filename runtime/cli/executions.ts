@@ -20,7 +20,8 @@ function idFlag(f: Flags, name: string, required: true): string;
 function idFlag(f: Flags, name: string, required: false): string | undefined;
 function idFlag(f: Flags, name: string, required: boolean): string | undefined {
   const v = required ? f.required(name) : f.str(name);
-  if (v !== undefined && !ID.test(v)) throw new UsageError(`--${name} must be 1-64 letters, digits, _ or -, got "${v}"`);
+  if (v !== undefined && !ID.test(v))
+    throw new UsageError(`--${name} must be 1-64 letters, digits, _ or -, got "${v}"`);
   return v;
 }
 
@@ -28,7 +29,8 @@ const start: Command = {
   name: 'start',
   args: '',
   summary: 'Starts a journey for one client and prints the execution id (starting it again finds the same execution).',
-  example: 'start --supplier acme-photo --client couple-42 --journey photographer-classic --wedding 2027-06-12 --tz Europe/London',
+  example:
+    'start --supplier acme-photo --client couple-42 --journey photographer-classic --wedding 2027-06-12 --tz Europe/London',
   flags: {
     supplier: { kind: 'string', value: 'S', help: 'supplier (vendor) id' },
     client: { kind: 'string', value: 'C', help: 'client (couple) id' },
@@ -37,7 +39,11 @@ const start: Command = {
     tz: { kind: 'string', value: 'Zone', help: "IANA time zone of the wedding (default: the journey's)" },
     booked: { kind: 'string', value: 'ISO', help: 'booking instant, with Z or an offset' },
     data: { kind: 'string', value: 'JSON', help: 'execution data, a JSON object' },
-    reentry: { kind: 'string', value: 'K', help: 're-entry key: a separate run of the same journey for the same client' },
+    reentry: {
+      kind: 'string',
+      value: 'K',
+      help: 're-entry key: a separate run of the same journey for the same client',
+    },
     version: { kind: 'string', value: 'N', help: 'journey version (default: latest)' },
   },
   async run(ctx, f) {
@@ -45,7 +51,8 @@ const start: Command = {
     const tz = f.str('tz');
     if (tz !== undefined && !isValidTimeZone(tz)) throw new UsageError(`--tz: unknown IANA time zone "${tz}"`);
     const wedding = f.str('wedding');
-    if (wedding !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(wedding)) throw new UsageError(`--wedding must be YYYY-MM-DD, got "${wedding}"`);
+    if (wedding !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(wedding))
+      throw new UsageError(`--wedding must be YYYY-MM-DD, got "${wedding}"`);
     const booked = f.str('booked');
     const data = f.json('data');
     const reentry = idFlag(f, 'reentry', false);
@@ -97,8 +104,10 @@ function control(verb: 'cancel' | 'pause' | 'resume'): Command {
     async run(ctx, f) {
       const supplier = idFlag(f, 'supplier', false);
       const reason = f.str('reason');
-      if (supplier !== undefined && f.positionals.length > 0) throw new UsageError('give an execution id or --supplier, not both');
-      if (supplier === undefined && f.positionals.length === 0) throw new UsageError('missing <executionId> or --supplier S');
+      if (supplier !== undefined && f.positionals.length > 0)
+        throw new UsageError('give an execution id or --supplier, not both');
+      if (supplier === undefined && f.positionals.length === 0)
+        throw new UsageError('missing <executionId> or --supplier S');
       const target = supplier !== undefined ? { supplierId: supplier } : { executionId: executionId(f) };
       f.noMoreThan(supplier !== undefined ? 0 : 1);
       const ids = await (await ctx.client()).control(verb, { ...target, ...(reason ? { reason } : {}) });
@@ -120,7 +129,11 @@ function describe(s: ExecutionStatus): string {
   ];
   if (s.waitingFor) rows.push(['waiting for', s.waitingFor]);
   if (s.dueAt) rows.push(['due', s.dueAt]);
-  if (s.failure) rows.push(['failure', `${s.failure.stepId}: ${s.failure.error} (${s.failure.attempts} attempt${s.failure.attempts === 1 ? '' : 's'})`]);
+  if (s.failure)
+    rows.push([
+      'failure',
+      `${s.failure.stepId}: ${s.failure.error} (${s.failure.attempts} attempt${s.failure.attempts === 1 ? '' : 's'})`,
+    ]);
   rows.push(['updated', s.updatedAt]);
   const history = s.history.slice(-8).map((h) => [`  ${h.at}`, h.step, h.note ?? '']);
   const more = s.history.length > history.length ? ` (last ${history.length} of ${s.history.length})` : '';
@@ -154,10 +167,13 @@ const ls: Command = {
   async run(ctx, f) {
     f.noMoreThan(0);
     const st = f.str('status');
-    if (st !== undefined && !(STATUSES as readonly string[]).includes(st)) throw new UsageError(`--status must be one of ${STATUSES.join(', ')}`);
+    if (st !== undefined && !(STATUSES as readonly string[]).includes(st))
+      throw new UsageError(`--status must be one of ${STATUSES.join(', ')}`);
     const supplier = idFlag(f, 'supplier', false);
     const limit = f.int('limit', 1) ?? 100;
-    const list = await (await ctx.client()).list(
+    const list = await (
+      await ctx.client()
+    ).list(
       { ...(supplier ? { supplierId: supplier } : {}), ...(st ? { status: st as ExecutionStatus['status'] } : {}) },
       limit,
     );
@@ -181,4 +197,12 @@ const ls: Command = {
   },
 };
 
-export const executionCommands: readonly Command[] = [start, event, control('cancel'), control('pause'), control('resume'), status, ls];
+export const executionCommands: readonly Command[] = [
+  start,
+  event,
+  control('cancel'),
+  control('pause'),
+  control('resume'),
+  status,
+  ls,
+];

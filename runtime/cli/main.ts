@@ -130,7 +130,8 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
   }
 }
 
-const isEntry = process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(resolve(process.argv[1]))).href;
+const isEntry =
+  process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(resolve(process.argv[1]))).href;
 if (isEntry) {
   const code = await main(process.argv.slice(2), {
     stdout: (text) => void process.stdout.write(`${text}\n`),

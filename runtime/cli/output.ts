@@ -43,3 +43,8 @@ export function shortIso(iso: string | undefined): string {
   if (!iso) return '-';
   return iso.replace('T', ' ').replace(/:\d{2}\.\d{3}Z$/, 'Z');
 }
+
+/** A server URL (or comma-separated list) without user info, for messages and banners. */
+export function redactUrl(url: string): string {
+  return url.replace(/(\w+:\/\/)[^@/,]*@/g, '$1***@');
+}

@@ -17,6 +17,7 @@ import { executionIdOf } from '../execution-record.ts';
 import { serve, type Served } from '../serve.ts';
 import type { Command } from './command.ts';
 import { readJsonFile } from './defs.ts';
+import { redactUrl } from './output.ts';
 
 export const EXAMPLES_DIR = fileURLToPath(new URL('../../schemas/examples/', import.meta.url));
 export const SAMPLE_ACTIONS = ['email.send', 'sms.send', 'task.create', 'webhook.call'] as const;
@@ -27,14 +28,21 @@ export function demoHandlers(print: (line: string) => void): Record<string, Acti
   const handler: ActionHandler = async (inv: ActionInvocation) => {
     const p = inv.params;
     const what = [p['template'], p['title'], p['name']].find((v) => typeof v === 'string') ?? '';
-    const to = inv.action === 'sms.send' ? inv.client?.phone : inv.action === 'email.send' ? inv.client?.email : undefined;
-    print(`[demo] ${inv.action} ${what}${to ? ` to ${to}` : ''} (${inv.journeyId}/${inv.stepId}, ${inv.executionId}, ${inv.tier})`);
+    const to =
+      inv.action === 'sms.send' ? inv.client?.phone : inv.action === 'email.send' ? inv.client?.email : undefined;
+    print(
+      `[demo] ${inv.action} ${what}${to ? ` to ${to}` : ''} (${inv.journeyId}/${inv.stepId}, ${inv.executionId}, ${inv.tier})`,
+    );
   };
   return Object.fromEntries(SAMPLE_ACTIONS.map((a) => [a, handler]));
 }
 
 /** Deploys every `*.json` of `dir`; a version already deployed with other content is reported and kept. */
-export async function deploySamples(definitions: DefinitionRegistry, log: Logger, dir = EXAMPLES_DIR): Promise<string[]> {
+export async function deploySamples(
+  definitions: DefinitionRegistry,
+  log: Logger,
+  dir = EXAMPLES_DIR,
+): Promise<string[]> {
   const files = (await readdir(dir)).filter((f) => f.endsWith('.json')).sort();
   const deployed: string[] = [];
   for (const file of files) {
@@ -42,7 +50,8 @@ export async function deploySamples(definitions: DefinitionRegistry, log: Logger
       const r = await definitions.deploy(await readJsonFile(join(dir, file)));
       deployed.push(`${r.id} v${r.version}`);
     } catch (err) {
-      if (!(err instanceof RuntimeError && err.code === 'VERSION_EXISTS')) throw new Error(`${file}: ${errorMessage(err)}`, { cause: err });
+      if (!(err instanceof RuntimeError && err.code === 'VERSION_EXISTS'))
+        throw new Error(`${file}: ${errorMessage(err)}`, { cause: err });
       log.warn({ file, err: errorMessage(err) }, 'sample journey not redeployed');
     }
   }
@@ -70,11 +79,12 @@ function systemZone(): string {
 }
 
 function banner(served: Served, prefix: string, deployed: string[], sample: StartCommand | undefined): string {
-  const cli = `${served.url === 'nats://127.0.0.1:4222' ? '' : `NATS_URL=${served.url} `}npx tsx runtime/cli/main.ts`;
+  const url = redactUrl(served.url);
+  const cli = `${url === 'nats://127.0.0.1:4222' ? '' : `NATS_URL=${url} `}npx tsx runtime/cli/main.ts`;
   const p = prefix === 'jrn' ? '' : ` --prefix ${prefix}`;
   const lines = [
     `journeys runtime is running (prefix "${prefix}")`,
-    `  NATS      ${served.url}${served.embedded ? ` (embedded nats-server, data in ${served.embedded.dir})` : ''}`,
+    `  NATS      ${url}${served.embedded ? ` (embedded nats-server, data in ${served.embedded.dir})` : ''}`,
   ];
   if (deployed.length > 0) lines.push(`  journeys  ${deployed.join(', ')}`);
   if (sample) {
@@ -85,7 +95,10 @@ function banner(served: Served, prefix: string, deployed: string[], sample: Star
   }
   lines.push('Try the CLI in another terminal:', `  ${cli} ls${p}`);
   if (sample) lines.push(`  ${cli} status ${executionIdOf(sample)}${p}`);
-  if (deployed.length > 0) lines.push(`  ${cli} defs preview photographer-classic --wedding ${addDaysToDate(localDate(Date.now(), 'UTC'), 90)}${p}`);
+  if (deployed.length > 0)
+    lines.push(
+      `  ${cli} defs preview photographer-classic --wedding ${addDaysToDate(localDate(Date.now(), 'UTC'), 90)}${p}`,
+    );
   lines.push('Ctrl-C to stop.');
   return lines.join('\n');
 }
@@ -125,7 +138,12 @@ export const runCommand: Command = {
     const stop = (): Promise<void> => {
       stopping ??= Promise.race([
         served.stop(),
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`runtime did not stop within ${STOP_TIMEOUT_MS} ms`)), STOP_TIMEOUT_MS).unref()),
+        new Promise<never>((_, reject) =>
+          setTimeout(
+            () => reject(new Error(`runtime did not stop within ${STOP_TIMEOUT_MS} ms`)),
+            STOP_TIMEOUT_MS,
+          ).unref(),
+        ),
       ]);
       return stopping;
     };
