@@ -71,7 +71,7 @@ export class JourneyClient {
   }
 
   async definitions(): Promise<DefinitionRegistry> {
-    this.#defs ??= new DefinitionRegistry(await new Kvm(this.#nc).create(this.names.buckets.definitions, { history: 5 }));
+    this.#defs ??= new DefinitionRegistry(await new Kvm(this.#nc).open(this.names.buckets.definitions));
     return this.#defs;
   }
 
@@ -124,7 +124,7 @@ export function statusOf(executionId: string, r: ExecutionRecord): ExecutionStat
     ...(c.weddingDate ? { weddingDate: c.weddingDate } : {}),
     timeZone: c.timeZone,
     ...(p ? { waitingFor: p.kind === 'event' ? `event ${p.event}` : p.kind === 'timer' ? `timer (${p.timer.purpose})` : p.kind } : {}),
-    ...(timer ? { dueAt: new Date(timer.dueAt).toISOString() } : {}),
+    ...(timer && Number.isFinite(timer.dueAt) ? { dueAt: new Date(timer.dueAt).toISOString() } : {}),
     ...(c.failure ? { failure: { stepId: c.failure.stepId, error: c.failure.error, attempts: c.failure.attempts } } : {}),
     history: c.history.map((h) => ({ step: h.step, at: new Date(h.at).toISOString(), ...(h.note ? { note: h.note } : {}) })),
     updatedAt: new Date(r.updatedAt).toISOString(),

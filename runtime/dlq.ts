@@ -51,13 +51,14 @@ export class DeadLetters {
       ...(filter.supplierId ? { filter_subjects: `${this.#n.prefix}.dlq.${filter.supplierId}.*` } : {}),
     });
     const out: DlqEntry[] = [];
-    const messages = await consumer.fetch({ max_messages: Math.min(limit * 4, 10_000), expires: 2_000 });
+    if ((await consumer.info()).num_pending === 0) return out;
+    const messages = await consumer.consume({ max_messages: 1_000 });
     for await (const m of messages) {
       const e = { ...(JSON.parse(decodeText(m.data)) as DeadLetter), seq: m.seq };
       if (matches(e, filter)) out.push(e);
       if (out.length >= limit || m.info.pending === 0) break;
     }
-    await consumer.delete().catch(() => undefined);
+    await messages.close();
     return out;
   }
 

@@ -74,6 +74,12 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
     );
   }
   const port = opts.port ?? (await freePort());
+  if (await canConnect(port)) {
+    throw new RuntimeError(
+      'NATS_SERVER_START',
+      `port ${port} is already in use (another nats-server?): set NATS_URL=nats://127.0.0.1:${port} to use it, or choose another port`,
+    );
+  }
   const name = opts.serverName ?? 'jrn-local';
   await mkdir(join(opts.dir, 'jetstream'), { recursive: true });
   const lines = [
@@ -93,7 +99,8 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
   const configFile = join(opts.dir, 'nats-server.conf');
   await writeFile(configFile, lines.join('\n') + '\n');
   const logFile = join(opts.dir, 'nats-server.log');
-  const child = spawn(bin, ['-c', configFile, '-l', logFile], { stdio: 'ignore', detached: false });
+  // Own process group: a Ctrl-C in the terminal reaches the runtime, which then stops the server in order.
+  const child = spawn(bin, ['-c', configFile, '-l', logFile], { stdio: 'ignore', detached: true });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const deadline = Date.now() + (opts.startTimeoutMs ?? 15_000);
   while (!(await canConnect(port))) {

@@ -37,8 +37,16 @@ export async function serve(opts: ServeOptions = {}): Promise<Served> {
     url = embedded.url;
     log.info({ url, dir: embedded.dir }, 'started embedded nats-server (set NATS_URL to use your own)');
   }
-  const nc = await connect({ ...connectionOptionsFromEnv({ ...env, NATS_URL: url }) });
-  const runtime = await startRuntime({ ...opts, nc, logger: log });
+  let nc: NatsConnection | undefined;
+  let runtime: Runtime;
+  try {
+    nc = await connect({ ...connectionOptionsFromEnv({ ...env, NATS_URL: url }) });
+    runtime = await startRuntime({ ...opts, nc, logger: log });
+  } catch (err) {
+    await nc?.close();
+    await embedded?.stop();
+    throw err;
+  }
   return {
     runtime,
     nc,

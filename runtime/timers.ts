@@ -98,7 +98,7 @@ export class TimerService {
   async stop(): Promise<void> {
     this.#running = false;
     this.#cancelTick?.();
-    await Promise.all([...this.#readers.values()].map((r) => r.messages?.close()));
+    await Promise.all([...this.#readers.values()].map(async (r) => r.messages?.close()));
     this.#readers.clear();
     this.#heap.length = 0;
   }

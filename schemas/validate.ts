@@ -9,7 +9,6 @@ import { Value } from '@sinclair/typebox/value';
 import { durationMs, parseDuration } from '../actors/duration.ts';
 import { ExpressionError, parseExpression } from '../actors/expression.ts';
 import { isValidTimeZone, resolveWaitUntil } from '../actors/time.ts';
-import { ErrorCodes, RuntimeError } from '../runtime/errors.ts';
 import {
   ActionStepSchema,
   BranchStepSchema,
@@ -62,13 +61,14 @@ export interface ValidationOptions {
 }
 
 /** Thrown where an invalid definition cannot be accepted (publishing, starting an execution). */
-export class DefinitionInvalidError extends RuntimeError {
+export class DefinitionInvalidError extends Error {
   override name = 'DefinitionInvalidError';
-  declare readonly code: typeof ErrorCodes.DEFINITION_INVALID;
-  declare readonly retryable: false;
+  /** Same code as the runtime's `ErrorCodes.DEFINITION_INVALID` (schemas/ stays free of runtime imports). */
+  readonly code = 'DEFINITION_INVALID' as const;
+  readonly retryable = false as const;
   readonly issues: readonly ValidationIssue[];
   constructor(issues: readonly ValidationIssue[], options?: { cause?: unknown }) {
-    super(ErrorCodes.DEFINITION_INVALID, summarise(issues), { cause: options?.cause, retryable: false });
+    super(summarise(issues), options?.cause === undefined ? undefined : { cause: options.cause });
     this.issues = issues;
   }
 }

@@ -1,6 +1,6 @@
 /** What every `journeys` command gets: the parsed flags, output streams, and a lazily opened NATS client. */
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { JourneyClient } from '../client.ts';
+import type { JourneyClient } from '../client.ts';
 import { connectionOptionsFromEnv } from '../connection.ts';
 import { errorMessage } from '../errors.ts';
 import type { FlagKind, Flags } from './args.ts';

@@ -131,7 +131,7 @@ export const runCommand: Command = {
       ...(concurrency ? { concurrency } : {}),
       ...(dataDir ? { dataDir } : {}),
       ...(port ? { port } : {}),
-      ...(sample ? { handlers: demoHandlers(ctx.out) } : {}),
+      ...(sample ? { handlers: demoHandlers((line) => ctx.out(line)) } : {}),
     });
 
     let stopping: Promise<void> | undefined;
