@@ -9,6 +9,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { TSchema } from '@sinclair/typebox';
+import { ControlCommandSchema, EventCommandSchema, StartCommandSchema } from './commands.ts';
 import { JourneyDefinitionSchema } from './journey-definition.ts';
 
 /** A generated file, relative to this directory, and the schema it is rendered from. */
@@ -19,6 +20,9 @@ export interface GeneratedSchema {
 
 export const GENERATED_SCHEMAS: readonly GeneratedSchema[] = [
   { file: 'journey-definition.schema.json', schema: JourneyDefinitionSchema },
+  { file: 'start-command.schema.json', schema: StartCommandSchema },
+  { file: 'event-command.schema.json', schema: EventCommandSchema },
+  { file: 'control-command.schema.json', schema: ControlCommandSchema },
 ];
 
 /**
