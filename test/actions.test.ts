@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { createTestKit } from '../runtime/testkit.ts';
+import { startServer, uniqueName, waitFor, type TestServer } from './harness/nats.ts';
+import { readAll } from './harness/streams.ts';
+
+let server: TestServer;
+let nc: NatsConnection;
+beforeAll(async () => {
+  server = await startServer();
+  nc = await server.connect();
+});
+afterAll(async () => {
+  await nc?.close();
+  await server?.stop();
+});
+
+const remote = {
+  id: 'remote',
+  version: 1,
+  name: 'Remote actions',
+  vendorType: 'planner',
+  trigger: { event: 'booking.created' },
+  start: 'charge',
+  steps: {
+    charge: { type: 'action', action: 'payment.capture', params: { amount: 500 }, next: 'notify' },
+    notify: { type: 'action', action: 'sms.send', params: { text: 'paid' }, next: 'done' },
+    done: { type: 'end' },
+  },
+};
+
+describe('action handlers', () => {
+  it('actions - request/reply handlers answer with a result; other actions go out as commands keyed for dedup', async () => {
+    const prefix = uniqueName('a');
+    const requests: { key: string | undefined; body: { params: { amount: number } } }[] = [];
+    const sub = nc.subscribe('payments.capture', {
+      callback: (_err, msg) => {
+        requests.push({ key: msg.headers?.get('Jrn-Idempotency-Key'), body: msg.json() });
+        msg.respond(JSON.stringify({ ok: true, result: { receipt: 'r-1' } }));
+      },
+    });
+    const kit = await createTestKit({ nc, prefix, now: Date.now(), remoteActions: { 'payment.capture': { subject: 'payments.capture' } } });
+    await kit.deploy(remote);
+    const id = await kit.start({ supplierId: 'p', clientId: 'c', journeyId: 'remote', client: { name: 'Alex', phone: '+44 7700 900000' } });
+    await waitFor('done', async () => (await kit.status(id)).status === 'done');
+    expect(requests).toEqual([{ key: `${id}.charge.1`, body: expect.objectContaining({ params: { amount: 500 } }) }]);
+    const rec = await kit.client.record(id);
+    expect(rec!.snap.context.data['charge']).toEqual({ receipt: 'r-1' });
+
+    const out = await readAll<{ action: string; key: string; client: { phone: string } }>(nc, kit.runtime.names.streams.actions);
+    expect(out).toHaveLength(1);
+    expect(out[0]!.subject).toBe(`${prefix}.actions.sms.send`);
+    expect(out[0]!.msgId).toBe(`${id}.notify.1`);
+    expect(out[0]!.data.client.phone).toBe('+44 7700 900000');
+    sub.unsubscribe();
+    await kit.stop();
+  });
+
+  it('actions - a remote failure marked not retryable dead-letters at once', async () => {
+    const sub = nc.subscribe('payments.decline', { callback: (_e, msg) => msg.respond(JSON.stringify({ ok: false, error: 'card declined', retryable: false })) });
+    const kit = await createTestKit({ nc, prefix: uniqueName('a'), now: Date.now(), remoteActions: { 'payment.capture': { subject: 'payments.decline' } } });
+    await kit.deploy(remote);
+    const id = await kit.start({ supplierId: 'p', clientId: 'd', journeyId: 'remote' });
+    const s = await kit.status(id);
+    expect(s.status).toBe('failed');
+    expect(s.failure).toMatchObject({ stepId: 'charge', attempts: 1 });
+    expect((await (await kit.client.dlq()).list())[0]!.error).toContain('card declined');
+    sub.unsubscribe();
+    await kit.stop();
+  });
+});
