@@ -1,7 +1,6 @@
 /**
  * Data of one journey execution, as the execution machine keeps it in its context. Pure types and helpers: no I/O.
  */
-import type { ActionStep, JourneyDefinition } from '../schemas/journey-definition.ts';
 
 /** What an execution is waiting for. The runtime turns it into durable timers and action invocations. */
 export type Pending =
@@ -95,17 +94,6 @@ export const HISTORY_LIMIT = 50;
 /** The idempotency key of an action invocation: deterministic in (execution, step, visit). */
 export function actionKey(executionId: string, stepId: string, visit: number): string {
   return `${executionId}.${stepId}.${visit}`;
-}
-
-/** Merge of `params` with the definition: the action name and the step's own fields. */
-export function actionOf(step: ActionStep): { action: string; params: Record<string, unknown> } {
-  return { action: step.action, params: (step.params ?? {}) as Record<string, unknown> };
-}
-
-/** Retry policy for a step: the step's override on top of tier defaults (resolved by the runtime). */
-export function retryOverride(def: JourneyDefinition, stepId: string): ActionStep['retry'] | undefined {
-  const step = def.steps[stepId];
-  return step?.type === 'action' ? step.retry : undefined;
 }
 
 /** Appends to the bounded history. */

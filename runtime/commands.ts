@@ -16,6 +16,7 @@ import { decodeRecord, executionIdOf } from './execution-record.ts';
 import { parseCommand, type Command } from './inbound.ts';
 import { COMMAND_VERBS, type Names } from './subjects.ts';
 import type { Work } from './work.ts';
+import { seal } from './sealed.ts';
 
 export interface CommandRouterOptions {
   nc: NatsConnection;
@@ -114,7 +115,8 @@ export class CommandRouter {
       const executionId = executionIdOf(body);
       const tz = body.timeZone ?? def.timeZone ?? 'UTC';
       const { tier } = tierAt(now, body.weddingDate, tz);
-      const work: Work = { k: 'start', cmd: body, def: { id: def.id, version: def.version } };
+      const { client, ...rest } = body;
+      const work: Work = { k: 'start', cmd: rest, ...(client ? { pii: seal(client) } : {}), def: { id: def.id, version: def.version } };
       await this.#publish(this.#o.names.work(tier, body.supplierId, executionId), work, `start:${executionId}`);
       return { executionIds: [executionId] };
     }

@@ -1,18 +1,18 @@
 /**
  * The stored form of one execution (one KV entry per execution, key = execution id): the machine snapshot plus what the
- * runtime needs to route and retry without decoding it. Personal data sits in its own field under a key id, so it can be
- * encrypted at rest (R32) without a format change; `kid: 'plain'` means not encrypted yet.
+ * runtime needs to route and retry without decoding it. Personal data sits in its own sealed field under a key id, so it
+ * can be encrypted at rest (R32) without a format change.
  */
 import { createHash } from 'node:crypto';
 import type { ExecutionContext } from '../actors/execution-state.ts';
 import type { StartCommand } from '../schemas/commands.ts';
 import { decode, encode } from './codec.ts';
+import type { Sealed } from './sealed.ts';
 
 export interface ExecutionRecord {
   v: 1;
-  /** Key id of `pii`; 'plain' until encryption at rest lands. */
-  kid: 'plain';
-  pii: StartCommand['client'] | null;
+  /** The client's personal data (`StartCommand.client`), sealed under a key id. */
+  pii: Sealed | null;
   def: { id: string; version: number };
   status: 'active' | 'done';
   snap: { value: unknown; context: ExecutionContext };

@@ -15,7 +15,8 @@ import { tierAt, type Tier } from '../actors/priority.ts';
 import { retryDelayMs, retryPolicyFor, type RetryPolicy } from '../actors/retry-policy.ts';
 import { parseDuration, durationMs } from '../actors/duration.ts';
 import type { JourneyDefinition } from '../schemas/journey-definition.ts';
-import type { ActionRegistry } from './actions.ts';
+import type { ActionInvocation, ActionRegistry } from './actions.ts';
+import { unseal } from './sealed.ts';
 import type { Clock } from './clock.ts';
 import type { DefinitionRegistry } from './definitions.ts';
 import { ActionError, RuntimeError, errorMessage } from './errors.ts';
@@ -102,7 +103,7 @@ export class Executor {
         now,
       } as never);
       snap = initial as Snap;
-      record = { v: 1, kid: 'plain', pii: cmd.client ?? null, def: work.def, status: 'active', snap: persistable(snap), updatedAt: now };
+      record = { v: 1, pii: work.pii ?? null, def: work.def, status: 'active', snap: persistable(snap), updatedAt: now };
     } else {
       record = decodeRecord(entry.value);
       if (record.status === 'done') return { ack: true };
@@ -203,7 +204,7 @@ export class Executor {
             ...(ctx.weddingDate ? { weddingDate: ctx.weddingDate } : {}),
             timeZone: ctx.timeZone,
             data: ctx.data,
-            client: record.pii,
+            client: record.pii ? unseal<ActionInvocation['client']>(record.pii) : null,
           },
           timeout ? durationMs(timeout) : undefined,
         );

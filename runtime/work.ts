@@ -1,8 +1,10 @@
 /** Internal work messages on `<prefix>.work.<tier>.<supplier>.<execution>` (msgpack). Only the runtime reads them. */
 import type { StartCommand } from '../schemas/commands.ts';
+import type { Sealed } from './sealed.ts';
 
 export type Work =
-  | { k: 'start'; cmd: StartCommand; def: { id: string; version: number } }
+  /** The command without `client`: personal data travels sealed in `pii`. */
+  | { k: 'start'; cmd: Omit<StartCommand, 'client'>; pii?: Sealed; def: { id: string; version: number } }
   | { k: 'event'; name: string; data?: Record<string, unknown> }
   | { k: 'timer'; id: string }
   | { k: 'retry'; key: string; attempt: number }

@@ -57,7 +57,7 @@ describe('action handlers', () => {
   });
 
   it('actions - a remote failure marked not retryable dead-letters at once', async () => {
-    const sub = nc.subscribe('payments.decline', { callback: (_e, msg) => msg.respond(JSON.stringify({ ok: false, error: 'card declined', retryable: false })) });
+    const sub = nc.subscribe('payments.decline', { callback: (_e, msg) => void msg.respond(JSON.stringify({ ok: false, error: 'card declined', retryable: false })) });
     const kit = await createTestKit({ nc, prefix: uniqueName('a'), now: Date.now(), remoteActions: { 'payment.capture': { subject: 'payments.decline' } } });
     await kit.deploy(remote);
     const id = await kit.start({ supplierId: 'p', clientId: 'd', journeyId: 'remote' });
