@@ -137,4 +137,31 @@ describe('journey - every step kind', () => {
     expect((await kit.status(ids[2]!)).state).toBe('cancelled');
     await kit.stop();
   });
+
+  it('journey - a three-year wait is one stored timer and fires on the day', async () => {
+    const calls: ActionInvocation[] = [];
+    const kit = await createTestKit({ nc, prefix: uniqueName('j'), now: new Date('2027-01-10T12:00:00Z'), handlers: { 'email.send': async (i) => void calls.push(i) } });
+    await kit.deploy({
+      id: 'anniversary',
+      version: 1,
+      name: 'Third anniversary',
+      vendorType: 'photographer',
+      trigger: { event: 'booking.created' },
+      start: 'wait',
+      steps: {
+        wait: { type: 'wait', duration: 'P3Y', next: 'card' },
+        card: { type: 'action', action: 'email.send', params: { template: 'anniversary' }, next: 'done' },
+        done: { type: 'end' },
+      },
+    });
+    const id = await kit.start({ supplierId: 's', clientId: 'c', journeyId: 'anniversary', timeZone: 'Pacific/Auckland' });
+    const timers = await kit.runtime.jsm.streams.info(kit.runtime.names.streams.timers);
+    expect(timers.state.messages).toBe(1);
+    expect((await kit.status(id)).dueAt).toBe('2030-01-10T12:00:00.000Z');
+    await kit.advance(new Date('2030-01-10T11:59:00Z').getTime() - kit.clock.now());
+    expect(calls).toHaveLength(0);
+    await kit.advance(60_000);
+    expect(calls.map((c) => c.params['template'])).toEqual(['anniversary']);
+    await kit.stop();
+  });
 });
