@@ -23,6 +23,7 @@ import { ActionError, RuntimeError, errorMessage } from './errors.ts';
 import { decodeRecord, encodeRecord, type ExecutionRecord } from './execution-record.ts';
 import type { TimerEntry, TimerService } from './timers.ts';
 import type { Work } from './work.ts';
+import type { RateLimiter } from './rate-limit.ts';
 
 /** The outcome the dispatcher turns into an ack or a nak. */
 export type Outcome = { ack: true } | { ack: false; delayMs: number; reason: string };
@@ -48,6 +49,8 @@ export interface ExecutorHooks {
   /** Observability: one call per executed step outcome. */
   onStep?(e: { executionId: string; stepId: string; outcome: 'done' | 'failed' | 'retry' | 'dead'; ms: number; tier: Tier }): void;
   onFinish?(e: { executionId: string; outcome: string; tier: Tier }): void;
+  /** A start over its supplier's rate limit, parked until `at`. */
+  onDelayed?(e: { executionId: string; supplierId: string; at: number }): void;
 }
 
 export interface ExecutorOptions {
@@ -59,6 +62,7 @@ export interface ExecutorOptions {
   hooks: ExecutorHooks;
   retryDefaults?: Readonly<Record<'critical' | 'default', RetryPolicy>>;
   random?: () => number;
+  rateLimiter?: RateLimiter;
 }
 
 type Snap = SnapshotFrom<JourneyExecutionMachine>;
@@ -87,6 +91,23 @@ export class Executor {
 
     if (!exists) {
       if (work.k !== 'start') return { ack: true }; // the router already refused events for unknown executions
+      if (this.#o.rateLimiter && !work.reserved) {
+        const slot = await this.#o.rateLimiter.reserve(supplierId, now);
+        if (slot.at > now) {
+          // Over the supplier's limit: parked on a durable timer until its reserved place, never dropped.
+          await this.#o.timers.schedule({
+            id: `rl:${executionId}`,
+            due: slot.at,
+            sup: supplierId,
+            ex: executionId,
+            ...(work.cmd.weddingDate ? { wd: work.cmd.weddingDate } : {}),
+            tz: work.cmd.timeZone ?? 'UTC',
+            work: { ...work, reserved: true },
+          });
+          this.#o.hooks.onDelayed?.({ executionId, supplierId, at: slot.at });
+          return { ack: true };
+        }
+      }
       ({ def, machine } = await this.#o.definitions.machine(work.def.id, work.def.version));
       const cmd = work.cmd;
       const [initial] = initialTransition(machine, {

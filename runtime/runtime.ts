@@ -22,6 +22,7 @@ import { names, type Names } from './subjects.ts';
 import { TimerService, type TimerEntry } from './timers.ts';
 import { workTarget, type Work } from './work.ts';
 import { Dispatcher } from './dispatcher.ts';
+import { RateLimiter, type RateLimitOptions } from './rate-limit.ts';
 
 export interface RuntimeOptions {
   nc: NatsConnection;
@@ -44,6 +45,8 @@ export interface RuntimeOptions {
   /** Ack wait of work consumers; an action must finish within it. @default 60000 */
   ackWaitMs?: number;
   hooks?: Partial<ExecutorHooks>;
+  /** Per-supplier start rate limit across all instances (R31). @default 100 starts per minute per supplier */
+  rateLimit?: RateLimitOptions | false;
   logger?: Logger;
 }
 
@@ -104,6 +107,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     timers,
     clock,
     ...(opts.retry ? { retryDefaults: opts.retry } : {}),
+    ...(opts.rateLimit ? { rateLimiter: new RateLimiter(topology.ratelimit, opts.rateLimit) } : {}),
     hooks: {
       deadLetter: (e) => dlq.add(e),
       ...opts.hooks,

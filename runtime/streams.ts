@@ -23,6 +23,7 @@ export interface Topology {
   executions: KV;
   definitions: KV;
   runtime: KV;
+  ratelimit: KV;
 }
 
 export interface TopologyOptions {
@@ -94,6 +95,8 @@ export async function ensureTopology(
     executions: await kvm.create(n.buckets.executions, kvOpts),
     definitions: await kvm.create(n.buckets.definitions, { ...kvOpts, history: 5 }),
     runtime: await kvm.create(n.buckets.runtime, kvOpts),
+    // Windows are reserved ahead for a backlog; a day of expiry keeps the bucket small without losing live counts.
+    ratelimit: await kvm.create(n.buckets.ratelimit, { ...kvOpts, ttl: 24 * 60 * 60 * 1000 }),
   };
 }
 

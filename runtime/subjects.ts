@@ -22,7 +22,7 @@ export interface Names {
   rejects(kind: string): string;
   dlq(supplierId: string, executionId: string): string;
   streams: { cmd: string; work: string; timers: string; actions: string; rejects: string; dlq: string };
-  buckets: { executions: string; definitions: string; runtime: string };
+  buckets: { executions: string; definitions: string; runtime: string; ratelimit: string };
   workConsumer(tier: Tier): string;
   routerConsumer: string;
 }
@@ -49,7 +49,12 @@ export function names(prefix = 'jrn'): Names {
       rejects: `${up}_REJECTS`,
       dlq: `${up}_DLQ`,
     },
-    buckets: { executions: `${prefix}_executions`, definitions: `${prefix}_definitions`, runtime: `${prefix}_runtime` },
+    buckets: {
+      executions: `${prefix}_executions`,
+      definitions: `${prefix}_definitions`,
+      runtime: `${prefix}_runtime`,
+      ratelimit: `${prefix}_ratelimit`,
+    },
     workConsumer: (tier) => `work-${tier}`,
     routerConsumer: 'router',
   };

@@ -3,8 +3,8 @@ import type { StartCommand } from '../schemas/commands.ts';
 import type { Sealed } from './sealed.ts';
 
 export type Work =
-  /** The command without `client`: personal data travels sealed in `pii`. */
-  | { k: 'start'; cmd: Omit<StartCommand, 'client'>; pii?: Sealed; def: { id: string; version: number } }
+  /** The command without `client`: personal data travels sealed in `pii`. `reserved`: its rate-limit slot is taken. */
+  | { k: 'start'; cmd: Omit<StartCommand, 'client'>; pii?: Sealed; def: { id: string; version: number }; reserved?: boolean }
   | { k: 'event'; name: string; data?: Record<string, unknown> }
   | { k: 'timer'; id: string }
   | { k: 'retry'; key: string; attempt: number }
