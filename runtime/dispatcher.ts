@@ -33,6 +33,8 @@ export class Dispatcher {
   readonly #concurrency: number;
   readonly #shareEvery: number;
   readonly #prefetch: Record<Tier, number>;
+  /** When a handler last finished (0: none yet): with work queued and no progress, consumers have stalled. */
+  lastProgressAt = 0;
   /** Messages handled per tier since start. */
   readonly handled: Record<Tier, number> = { critical: 0, high: 0, medium: 0, low: 0 };
 
@@ -112,6 +114,7 @@ export class Dispatcher {
         .catch((err: unknown) => this.#o.onError(err))
         .finally(() => {
           this.#active--;
+          this.lastProgressAt = Date.now();
           this.#pump();
         });
     }

@@ -75,6 +75,7 @@ export class TimerService {
   #running = false;
   #ticking = false;
   #firing = 0;
+  #lastTickAt = 0;
   /** Lateness of fired timers (ms), for stats and benchmarks. */
   readonly lateness = { count: 0, max: 0, sum: 0 };
 
@@ -121,6 +122,13 @@ export class TimerService {
     return this.#firing === 0 && !this.#ticking && (top === undefined || top.due > this.#o.clock.now());
   }
 
+  /** How far the oldest due, unfired timer is behind (0 when none is), and since when the pump last ran. */
+  health(): { behindMs: number; lastTickAt: number } {
+    const top = this.#heap[0];
+    const now = this.#o.clock.now();
+    return { behindMs: top && top.due < now ? now - top.due : 0, lastTickAt: this.#lastTickAt };
+  }
+
   /** Timers read into memory and not fired yet. */
   get held(): number {
     return this.#heap.length;
@@ -130,6 +138,7 @@ export class TimerService {
   async tick(): Promise<void> {
     if (this.#ticking || !this.#running) return;
     this.#ticking = true;
+    this.#lastTickAt = this.#o.clock.now();
     try {
       await this.#openSlots();
       await this.#fireDue();

@@ -1,14 +1,15 @@
 /**
  * Real nats-server processes for integration tests: free loopback ports, a temp store dir, stopped by the pid we started
  * (use `await using`, or call `stop()` in `afterAll`). A 3-node cluster on loopback comes from `startCluster`.
- * Fallback: when no binary exists and a Docker engine does, `@testcontainers/nats` could provide one; this machine kind has
- * no Docker engine, so the harness fails with a clear message instead.
+ * Fallback: when no `nats-server` binary exists and a Docker engine does, `@testcontainers/nats` provides the server
+ * (a single node; crash tests that kill the server need the binary). Without either, the error says how to install one.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { freePort, startNatsServer, type NatsServerProcess } from '../../runtime/nats-server-process.ts';
+import { existsSync } from 'node:fs';
+import { freePort, natsServerBinary, startNatsServer, type NatsServerProcess } from '../../runtime/nats-server-process.ts';
 
 export interface TestServer extends NatsServerProcess {
   connect(): Promise<NatsConnection>;
@@ -16,6 +17,7 @@ export interface TestServer extends NatsServerProcess {
 
 /** One JetStream-enabled nats-server in a fresh temp dir. */
 export async function startServer(extraConfig?: string): Promise<TestServer> {
+  if (!natsServerBinary() && !extraConfig && dockerAvailable()) return await startContainer();
   const dir = await mkdtemp(join(tmpdir(), 'jrn-nats-'));
   const srv = await startNatsServer({ dir, ...(extraConfig ? { extraConfig } : {}) });
   return withHelpers(srv, dir);
@@ -44,6 +46,31 @@ export async function startCluster(size = 3): Promise<{ nodes: TestServer[]; url
     stop: async () => {
       await Promise.all(nodes.map((n) => n.stop()));
     },
+  };
+}
+
+function dockerAvailable(): boolean {
+  const host = process.env['DOCKER_HOST'];
+  return host !== undefined ? host.length > 0 : existsSync('/var/run/docker.sock');
+}
+
+async function startContainer(): Promise<TestServer> {
+  const { NatsContainer } = await import('@testcontainers/nats');
+  const container = await new NatsContainer('nats:2.10-alpine').withJetStream().withUsername('test').withPass('test').start();
+  const port = container.getMappedPort(4222);
+  const url = `nats://test:test@${container.getHost()}:${port}`;
+  const stop = async (): Promise<void> => {
+    await container.stop();
+  };
+  return {
+    url,
+    port,
+    pid: -1,
+    dir: '',
+    stop,
+    kill: stop,
+    [Symbol.asyncDispose]: stop,
+    connect: () => connect({ servers: `${container.getHost()}:${port}`, user: 'test', pass: 'test' }),
   };
 }
 

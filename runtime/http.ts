@@ -1,0 +1,98 @@
+/**
+ * HTTP endpoints of one runtime instance (R27): `/healthz` fails when timers fall behind or consumers stall (not only when
+ * the process is down), `/readyz` when NATS is disconnected or the streams are missing, `/metrics` serves Prometheus text.
+ * Further routes (the dashboard) are added by passing `routes`.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import type { Runtime } from './runtime.ts';
+
+export interface HttpOptions {
+  runtime: Runtime;
+  registry: Registry;
+  /** @default 8080 (0 picks a free port) */
+  port?: number;
+  /** @default '0.0.0.0' */
+  host?: string;
+  /** A due timer this late means timers fall behind. @default 5000 */
+  maxTimerLagMs?: number;
+  /** Work queued with no handler finishing for this long means consumers stall. @default 60000 */
+  maxStallMs?: number;
+  routes?: Record<string, (req: IncomingMessage, res: ServerResponse) => void | Promise<void>>;
+}
+
+export interface HttpServer {
+  server: Server;
+  port: number;
+  close(): Promise<void>;
+}
+
+export interface HealthReport {
+  ok: boolean;
+  checks: Record<string, { ok: boolean; detail: string }>;
+}
+
+/** Liveness: the process is up, NATS is connected, timers fire on time and work moves. */
+export function health(runtime: Runtime, maxTimerLagMs = 5_000, maxStallMs = 60_000): HealthReport {
+  const t = runtime.timers.health();
+  const d = runtime.dispatcher;
+  const stalledFor = d.load > 0 && d.lastProgressAt > 0 ? Date.now() - d.lastProgressAt : 0;
+  const checks = {
+    nats: { ok: !runtime.nc.isClosed(), detail: runtime.nc.isClosed() ? 'connection closed' : 'connected' },
+    timers: { ok: t.behindMs <= maxTimerLagMs, detail: `oldest due timer ${t.behindMs} ms behind` },
+    consumers: { ok: stalledFor <= maxStallMs, detail: `${d.load} queued or running; no progress for ${stalledFor} ms` },
+  };
+  return { ok: Object.values(checks).every((c) => c.ok), checks };
+}
+
+/** Readiness: connected, and the work stream exists. */
+export async function ready(runtime: Runtime): Promise<HealthReport> {
+  const connected = !runtime.nc.isClosed();
+  let streams = { ok: false, detail: 'not checked' };
+  if (connected) {
+    try {
+      await runtime.jsm.streams.info(runtime.names.streams.work);
+      streams = { ok: true, detail: 'present' };
+    } catch (err) {
+      streams = { ok: false, detail: err instanceof Error ? err.message : String(err) };
+    }
+  }
+  const checks = { nats: { ok: connected, detail: connected ? 'connected' : 'connection closed' }, streams };
+  return { ok: connected && streams.ok, checks };
+}
+
+export async function startHttp(opts: HttpOptions): Promise<HttpServer> {
+  const json = (res: ServerResponse, status: number, body: unknown): void => {
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  };
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    void (async () => {
+      if (path === '/healthz') {
+        const h = health(opts.runtime, opts.maxTimerLagMs, opts.maxStallMs);
+        json(res, h.ok ? 200 : 503, h);
+      } else if (path === '/readyz') {
+        const r = await ready(opts.runtime);
+        json(res, r.ok ? 200 : 503, r);
+      } else if (path === '/metrics') {
+        res.writeHead(200, { 'content-type': opts.registry.contentType }).end(await opts.registry.metrics());
+      } else if (opts.routes?.[path]) {
+        await opts.routes[path](req, res);
+      } else {
+        json(res, 404, { error: `no route ${path}` });
+      }
+    })().catch((err: unknown) => {
+      if (!res.headersSent) json(res, 500, { error: err instanceof Error ? err.message : String(err) });
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 8080, opts.host ?? '0.0.0.0', () => resolve());
+  });
+  return {
+    server,
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
