@@ -2,6 +2,9 @@
  * Priority dispatch (R9): one JetStream consumer per tier feeds a local queue; free workers take the highest tier with
  * work, except that every `1/minShare`-th pick goes to a lower tier with work, so lower tiers never starve. Small
  * prefetch on lower tiers keeps a backlog from crowding out critical work that arrives later (FINDINGS 16).
+ *
+ * Concurrency is set per tier (the supervisor's decision, R16): each tier may run up to its own number of handlers, and
+ * a tier may borrow slots the others leave idle when no tier with queued work is below its own number.
  */
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { TIERS, type Tier } from '../actors/priority.ts';
@@ -10,8 +13,8 @@ export interface DispatcherOptions {
   js: JetStreamClient;
   stream: string;
   consumerOf(tier: Tier): string;
-  /** Concurrent handlers in this process. @default 64 */
-  concurrency?: number;
+  /** Concurrent handlers in this process, split across tiers. @default 64 (critical 24, high 16, medium 12, low 12) */
+  concurrency?: number | Record<Tier, number>;
   /** Minimum share of picks for lower tiers while higher ones have work. @default 0.1 */
   minShare?: number;
   /** Messages pulled ahead per tier. @default { critical: 256, high: 128, medium: 64, low: 32 } */
@@ -28,9 +31,11 @@ export class Dispatcher {
   readonly #space = new Map<Tier, (() => void) | undefined>();
   readonly #subs: ConsumerMessages[] = [];
   #active = 0;
+  readonly #activeBy: Record<Tier, number> = { critical: 0, high: 0, medium: 0, low: 0 };
   #picks = 0;
   #running = false;
-  readonly #concurrency: number;
+  #limits: Record<Tier, number>;
+  #total: number;
   readonly #shareEvery: number;
   readonly #prefetch: Record<Tier, number>;
   /** When a handler last finished (0: none yet): with work queued and no progress, consumers have stalled. */
@@ -40,7 +45,8 @@ export class Dispatcher {
 
   constructor(opts: DispatcherOptions) {
     this.#o = opts;
-    this.#concurrency = opts.concurrency ?? 64;
+    this.#limits = splitConcurrency(opts.concurrency ?? 64);
+    this.#total = sum(this.#limits);
     const share = opts.minShare ?? 0.1;
     this.#shareEvery = share > 0 ? Math.max(2, Math.round(1 / share)) : Number.POSITIVE_INFINITY;
     this.#prefetch = { ...DEFAULT_PREFETCH, ...opts.prefetch };
@@ -65,6 +71,17 @@ export class Dispatcher {
     while (this.#active > 0) await new Promise((r) => setTimeout(r, 10));
   }
 
+  /** Sets each tier's handler count (from the supervisor); takes effect as handlers finish. */
+  setConcurrency(limits: Record<Tier, number>): void {
+    this.#limits = { ...limits };
+    this.#total = sum(limits);
+    this.#pump();
+  }
+
+  get concurrency(): Readonly<Record<Tier, number>> {
+    return this.#limits;
+  }
+
   /** Messages waiting locally plus those being handled. */
   get load(): number {
     let n = this.#active;
@@ -86,7 +103,10 @@ export class Dispatcher {
   }
 
   #pick(): { tier: Tier; msg: JsMsg } | undefined {
-    const withWork = TIERS.filter((t) => this.#queues.get(t)!.length > 0);
+    const queued = TIERS.filter((t) => this.#queues.get(t)!.length > 0);
+    // Tiers within their own number; when none is, any tier with work may borrow an idle slot.
+    const own = queued.filter((t) => this.#activeBy[t] < this.#limits[t]);
+    const withWork = own.length > 0 ? own : queued;
     if (withWork.length === 0) return undefined;
     this.#picks++;
     // Every n-th pick serves the lower tiers, rotating among them, so none starves behind the top one.
@@ -104,19 +124,32 @@ export class Dispatcher {
   }
 
   #pump(): void {
-    while (this.#running && this.#active < this.#concurrency) {
+    while (this.#running && this.#active < this.#total) {
       const next = this.#pick();
       if (!next) return;
       this.#active++;
+      this.#activeBy[next.tier]++;
       this.handled[next.tier]++;
       void this.#o
         .handle(next.tier, next.msg)
         .catch((err: unknown) => this.#o.onError(err))
         .finally(() => {
           this.#active--;
+          this.#activeBy[next.tier]--;
           this.lastProgressAt = Date.now();
           this.#pump();
         });
     }
   }
+}
+
+const sum = (r: Record<Tier, number>): number => TIERS.reduce((n, t) => n + r[t], 0);
+
+/** A total split across tiers, most to critical: 3/8, 1/4, 3/16, 3/16 (at least 1 each). */
+function splitConcurrency(c: number | Record<Tier, number>): Record<Tier, number> {
+  if (typeof c !== 'number') return { ...c };
+  const high = Math.max(1, Math.round(c / 4));
+  const medium = Math.max(1, Math.round((c * 3) / 16));
+  const low = Math.max(1, Math.round((c * 3) / 16));
+  return { critical: Math.max(1, c - high - medium - low), high, medium, low };
 }

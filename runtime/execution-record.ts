@@ -20,6 +20,7 @@ export interface ExecutionRecord {
   retry?: { key: string; attempt: number; dueAt: number };
   /** Id of the last timer handed to the timer service, so it is scheduled once. */
   scheduled?: string;
+  startedAt: number;
   updatedAt: number;
 }
 

@@ -23,6 +23,7 @@ import { ActionError, RuntimeError, errorMessage } from './errors.ts';
 import { decodeRecord, encodeRecord, type ExecutionRecord } from './execution-record.ts';
 import type { TimerEntry, TimerService } from './timers.ts';
 import type { Work } from './work.ts';
+import type { MetricEvent } from '../actors/monitor.ts';
 import type { RateLimiter } from './rate-limit.ts';
 
 /** The outcome the dispatcher turns into an ack or a nak. */
@@ -46,11 +47,14 @@ export interface DeadLetter {
 
 export interface ExecutorHooks {
   deadLetter(entry: DeadLetter): Promise<void>;
-  /** Observability: one call per executed step outcome. */
-  onStep?(e: { executionId: string; stepId: string; outcome: 'done' | 'failed' | 'retry' | 'dead'; ms: number; tier: Tier }): void;
-  onFinish?(e: { executionId: string; outcome: string; tier: Tier }): void;
+  /** Observability: executions started and finished, action steps run (the monitor and Prometheus feed on these). */
+  onMetric?: (e: MetricEvent) => void;
+  /** An execution reached a final state (for embedders waiting on specific executions). */
+  onFinish?: (e: { executionId: string; outcome: 'completed' | 'exited' | 'cancelled'; tier: Tier }) => void;
+  /** A wedding entered the calendar (+1) or left a date when it moved (-1). */
+  onWedding?: (e: { weddingDate: string; timeZone: string; delta: 1 | -1 }) => void;
   /** A start over its supplier's rate limit, parked until `at`. */
-  onDelayed?(e: { executionId: string; supplierId: string; at: number }): void;
+  onDelayed?: (e: { executionId: string; supplierId: string; at: number }) => void;
 }
 
 export interface ExecutorOptions {
@@ -66,6 +70,7 @@ export interface ExecutorOptions {
 }
 
 type Snap = SnapshotFrom<JourneyExecutionMachine>;
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /** Cap on actions run back to back for one message (the validator rejects cycles without waits; this is a backstop). */
 const MAX_CHAIN = 100;
@@ -88,6 +93,8 @@ export class Executor {
     let def: JourneyDefinition;
     let snap: Snap;
     const now = this.#o.clock.now();
+    // Observations are reported once the new state is stored: a conflicting write re-runs the message, and must not count twice.
+    const after: (() => void)[] = [];
 
     if (!exists) {
       if (work.k !== 'start') return { ack: true }; // the router already refused events for unknown executions
@@ -124,19 +131,26 @@ export class Executor {
         now,
       } as never);
       snap = initial as Snap;
-      record = { v: 1, pii: work.pii ?? null, def: work.def, status: 'active', snap: persistable(snap), updatedAt: now };
+      record = { v: 1, pii: work.pii ?? null, def: work.def, status: 'active', snap: persistable(snap), startedAt: now, updatedAt: now };
+      this.#metric(after, { type: 'execution.started', at: now }, snap.context);
+      this.#wedding(after, snap.context, 1);
     } else {
       record = decodeRecord(entry.value);
       if (record.status === 'done') return { ack: true };
       ({ def, machine } = await this.#o.definitions.machine(record.def.id, record.def.version));
       snap = machine.resolveState(record.snap as never) as Snap;
       const event = this.#eventFor(work, record, now);
+      const before = snap.context;
       if (event) snap = transition(machine, snap, event as never)[0] as Snap;
+      if (snap.context.weddingDate !== before.weddingDate || snap.context.timeZone !== before.timeZone) {
+        this.#wedding(after, before, -1);
+        this.#wedding(after, snap.context, 1);
+      }
       if (work.k === 'replay') delete record.retry;
     }
 
     const retryAttempt = work.k === 'retry' && record.retry?.key === work.key ? work.attempt : undefined;
-    snap = await this.#drive(machine, def, snap, record, retryAttempt);
+    snap = await this.#drive(machine, def, snap, record, retryAttempt, after);
 
     const ctx = snap.context;
     record.snap = persistable(snap);
@@ -165,8 +179,13 @@ export class Executor {
       if (isConflict(err)) return { ack: false, delayMs: 20 + Math.floor(this.#random() * 80), reason: 'conflict' };
       throw err;
     }
+    for (const report of after) report();
     if (record.status === 'done') {
-      this.#o.hooks.onFinish?.({ executionId, outcome: String(snap.value), tier: this.#tier(record) });
+      const outcome = snap.value === 'exited' || snap.value === 'cancelled' ? snap.value : 'completed';
+      const done: (() => void)[] = [];
+      this.#metric(done, { type: 'execution.finished', at: record.updatedAt, outcome, ms: record.updatedAt - record.startedAt }, ctx);
+      for (const report of done) report();
+      this.#o.hooks.onFinish?.({ executionId, outcome, tier: this.#tier(record, ctx) });
     }
     return { ack: true };
   }
@@ -194,7 +213,14 @@ export class Executor {
   }
 
   /** Runs the actions the execution waits for, one after another, until it waits on something else. */
-  async #drive(machine: JourneyExecutionMachine, def: JourneyDefinition, snap: Snap, record: ExecutionRecord, retryAttempt: number | undefined): Promise<Snap> {
+  async #drive(
+    machine: JourneyExecutionMachine,
+    def: JourneyDefinition,
+    snap: Snap,
+    record: ExecutionRecord,
+    retryAttempt: number | undefined,
+    after: (() => void)[],
+  ): Promise<Snap> {
     for (let i = 0; i < MAX_CHAIN; i++) {
       const ctx = snap.context;
       const p = ctx.pending;
@@ -230,7 +256,7 @@ export class Executor {
           timeout ? durationMs(timeout) : undefined,
         );
         delete record.retry;
-        this.#o.hooks.onStep?.({ executionId: ctx.executionId, stepId: p.stepId, outcome: 'done', ms: this.#o.clock.now() - started, tier });
+        this.#metric(after, { type: 'step.finished', at: this.#o.clock.now(), stepId: p.stepId, outcome: 'done', ms: this.#o.clock.now() - started }, ctx);
         snap = transition(machine, snap, { type: 'ACTION_DONE', key: p.key, now: this.#o.clock.now(), ...(result ? { result } : {}) } as never)[0] as Snap;
         retryAttempt = undefined;
       } catch (err) {
@@ -239,7 +265,7 @@ export class Executor {
         const now = this.#o.clock.now();
         if (retryable && attempt < policy.attempts) {
           record.retry = { key: p.key, attempt: attempt + 1, dueAt: now + retryDelayMs(policy, attempt + 1, this.#random()) };
-          this.#o.hooks.onStep?.({ executionId: ctx.executionId, stepId: p.stepId, outcome: 'retry', ms: now - started, tier });
+          this.#metric(after, { type: 'step.finished', at: now, stepId: p.stepId, outcome: 'retry', ms: now - started, error: errorMessage(err) }, ctx);
           return snap;
         }
         delete record.retry;
@@ -258,11 +284,30 @@ export class Executor {
           at: now,
           history: ctx.history,
         });
-        this.#o.hooks.onStep?.({ executionId: ctx.executionId, stepId: p.stepId, outcome: 'dead', ms: now - started, tier });
+        this.#metric(after, { type: 'step.finished', at: now, stepId: p.stepId, outcome: 'dead', ms: now - started, error: errorMessage(err) }, ctx);
         return transition(machine, snap, { type: 'ACTION_FAILED', key: p.key, now, error: errorMessage(err), attempts: attempt } as never)[0] as Snap;
       }
     }
     throw new ActionError(`more than ${MAX_CHAIN} actions in a row without a wait`, { retryable: false });
+  }
+
+  /** Completes a metric event with the execution's tier, vendor type and journey. */
+  #metric(
+    after: (() => void)[],
+    e: DistributiveOmit<MetricEvent, 'tier' | 'vendorType' | 'journeyId' | 'weddingDay'>,
+    ctx: ExecutionRecord['snap']['context'],
+  ): void {
+    const onMetric = this.#o.hooks.onMetric;
+    if (!onMetric || e.type === 'queue') return;
+    const tier = tierAt(e.at, ctx.weddingDate, ctx.timeZone).tier;
+    const full = { ...e, tier, vendorType: ctx.vendorType, journeyId: ctx.journeyId, weddingDay: tier === 'critical' } as MetricEvent;
+    after.push(() => onMetric(full));
+  }
+
+  #wedding(after: (() => void)[], ctx: ExecutionRecord['snap']['context'], delta: 1 | -1): void {
+    const onWedding = this.#o.hooks.onWedding;
+    const weddingDate = ctx.weddingDate;
+    if (onWedding && weddingDate) after.push(() => onWedding({ weddingDate, timeZone: ctx.timeZone, delta }));
   }
 
   #tier(record: ExecutionRecord, ctx = record.snap.context): Tier {

@@ -22,6 +22,13 @@ import { names, type Names } from './subjects.ts';
 import { TimerService, type TimerEntry } from './timers.ts';
 import { workTarget, type Work } from './work.ts';
 import { Dispatcher } from './dispatcher.ts';
+import { hostname } from 'node:os';
+import { thresholdsWith, type Thresholds } from '../actors/alerts.ts';
+import type { ScalingConfigOverrides } from '../actors/scaling-policy.ts';
+import { WeddingCalendar } from './calendar.ts';
+import { createMetrics, type RuntimeMetrics } from './metrics.ts';
+import { MonitorHost } from './monitor-host.ts';
+import { SupervisorHost } from './supervisor-host.ts';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.ts';
 
 export interface RuntimeOptions {
@@ -45,10 +52,19 @@ export interface RuntimeOptions {
   /** Ack wait of work consumers; an action must finish within it. @default 60000 */
   ackWaitMs?: number;
   hooks?: Partial<ExecutorHooks>;
-  /** Per-supplier start rate limit across all instances (R31). @default 100 starts per minute per supplier */
+  /** Per-supplier start rate limit across all instances (R31), e.g. `{ defaultLimit: 100, windowMs: 60000 }`. */
   rateLimit?: RateLimitOptions | false;
+  /** Names this instance in stats, decisions and leases. @default `<hostname>-<pid>` */
+  instanceId?: string;
+  /** Stats and alerts (R19–R21); `false` turns the monitor off. */
+  monitor?: { intervalMs?: number; thresholds?: Partial<Thresholds>; timeZone?: string } | false;
+  /** Calendar-aware scaling (R16–R18); `false` keeps the configured concurrency fixed. */
+  supervisor?: { config?: ScalingConfigOverrides; tickMs?: number } | false;
   logger?: Logger;
 }
+
+/** What the monitor and supervisor hosts use of a runtime. */
+export type RuntimeParts = Pick<Runtime, 'nc' | 'js' | 'jsm' | 'names' | 'topology' | 'dispatcher'>;
 
 export interface Runtime {
   readonly names: Names;
@@ -62,6 +78,10 @@ export interface Runtime {
   readonly timers: TimerService;
   readonly router: CommandRouter;
   readonly dispatcher: Dispatcher;
+  readonly instanceId: string;
+  readonly metrics: RuntimeMetrics;
+  readonly monitor: MonitorHost | undefined;
+  readonly supervisor: SupervisorHost | undefined;
   /** Resolves when no work is queued or running and no timer is due (tests, graceful shutdown). */
   idle(): Promise<boolean>;
   stop(): Promise<void>;
@@ -80,6 +100,11 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     maxAckPending: 4 * (opts.concurrency ?? 64) + 256,
     ackWaitMs: opts.ackWaitMs ?? 60_000,
   });
+  const instanceId = opts.instanceId ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, '_')}-${process.pid}`;
+  const ref: { runtime?: Runtime } = {}; // metrics collect from the runtime once it exists
+  const metrics = createMetrics(() => ref.runtime);
+  const calendar = new WeddingCalendar(topology.calendar);
+  let monitor: MonitorHost | undefined;
   const definitions = new DefinitionRegistry(topology.definitions);
   const actions = new ActionRegistry({ nc, js, names: n, ...(opts.handlers ? { handlers: opts.handlers } : {}), ...(opts.remoteActions ? { remote: opts.remoteActions } : {}) });
   const dlq = new DeadLetters(js, jsm, n);
@@ -109,8 +134,25 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     ...(opts.retry ? { retryDefaults: opts.retry } : {}),
     ...(opts.rateLimit ? { rateLimiter: new RateLimiter(topology.ratelimit, opts.rateLimit) } : {}),
     hooks: {
-      deadLetter: (e) => dlq.add(e),
       ...opts.hooks,
+      deadLetter: async (e) => {
+        await dlq.add(e);
+        metrics.deadLettered(e.tier);
+        await opts.hooks?.deadLetter?.(e);
+      },
+      onMetric: (e) => {
+        metrics.observe(e);
+        monitor?.observe(e);
+        opts.hooks?.onMetric?.(e);
+      },
+      onDelayed: (e) => {
+        metrics.delayed();
+        opts.hooks?.onDelayed?.(e);
+      },
+      onWedding: (e) => {
+        calendar.add(e.weddingDate, e.timeZone, e.delta);
+        opts.hooks?.onWedding?.(e);
+      },
     },
   });
 
@@ -165,12 +207,51 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     definitions,
     clock,
     maxPayloadBytes: opts.maxPayloadBytes ?? 65_536,
+    onReject: (code) => metrics.rejected(code),
     onError,
   });
 
   await timers.start();
   await dispatcher.start();
   await router.start();
+  const parts = { nc, js, jsm, names: n, topology, dispatcher };
+  if (opts.monitor !== false) {
+    monitor = new MonitorHost({
+      runtime: parts,
+      clock,
+      instanceId,
+      thresholds: thresholdsWith(opts.monitor?.thresholds ?? {}),
+      ...(opts.monitor?.intervalMs ? { intervalMs: opts.monitor.intervalMs } : {}),
+      ...(opts.monitor?.timeZone ? { timeZone: opts.monitor.timeZone } : {}),
+      onAlert: (e) => log.warn({ alert: e }, `alert ${e.type}: ${e.message}`),
+      onError,
+    });
+    await monitor.start();
+  }
+  const watch = monitor;
+  const supervisor =
+    opts.supervisor === false
+      ? undefined
+      : new SupervisorHost({
+          runtime: parts,
+          calendar,
+          clock,
+          instanceId,
+          ...(opts.supervisor?.config ? { config: opts.supervisor.config } : {}),
+          ...(opts.supervisor?.tickMs ? { tickMs: opts.supervisor.tickMs } : {}),
+          instances: () => watch?.instances() ?? 1,
+          p99: (tier) => watch?.p99(tier) ?? 0,
+          onDecision: (d) => {
+            metrics.decided(d.to.concurrency, d.to.replicas);
+            log.info({ decision: d }, `scaling: ${d.reason}`);
+          },
+          onError,
+        });
+  await supervisor?.start();
+  metrics.decided(dispatcher.concurrency, supervisor?.replicas ?? 1);
+  // The calendar's in-memory counts are flushed on the supervisor's rhythm (a few seconds), never on the hot path.
+  const flushCalendar = setInterval(() => void calendar.flush().catch(onError), 5_000);
+  flushCalendar.unref();
   log.info({ prefix: n.prefix, server: nc.info?.version }, 'journey runtime started');
 
   const idle = async (): Promise<boolean> => {
@@ -183,7 +264,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     return ri.num_pending + ri.num_ack_pending === 0;
   };
 
-  return {
+  const runtime: Runtime = {
     names: n,
     nc,
     js,
@@ -196,10 +277,20 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     router,
     dispatcher,
     idle,
+    instanceId,
+    metrics,
+    monitor,
+    supervisor,
     stop: async () => {
+      clearInterval(flushCalendar);
+      await supervisor?.stop();
+      await monitor?.stop();
       await router.stop();
       await dispatcher.stop();
       await timers.stop();
+      await calendar.flush().catch(onError);
     },
   };
+  ref.runtime = runtime;
+  return runtime;
 }

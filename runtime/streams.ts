@@ -18,12 +18,16 @@ import type { Names } from './subjects.ts';
 
 const MINUTE_NS = 60 * 1_000_000_000;
 const DAY_NS = 24 * 60 * MINUTE_NS;
+/** How long a lease outlives its holder's last refresh. */
+export const LEASE_TTL_MS = 15_000;
 
 export interface Topology {
   executions: KV;
   definitions: KV;
   runtime: KV;
   ratelimit: KV;
+  calendar: KV;
+  leases: KV;
 }
 
 export interface TopologyOptions {
@@ -73,6 +77,10 @@ export async function ensureTopology(
   // Outbound commands: the dedup window must outlast any redelivery of the step that sent them.
   await ensureStream(jsm, { ...base, name: n.streams.actions, subjects: [`${n.prefix}.actions.>`], retention: RetentionPolicy.Limits, duplicate_window: 30 * MINUTE_NS, max_age: 7 * DAY_NS });
   await ensureStream(jsm, { ...base, name: n.streams.rejects, subjects: [`${n.prefix}.rejects.>`], retention: RetentionPolicy.Limits, max_age: 30 * DAY_NS });
+  // Audit (R34): scaling decisions and admin actions, with who did them.
+  await ensureStream(jsm, { ...base, name: n.streams.audit, subjects: [`${n.prefix}.audit.>`], retention: RetentionPolicy.Limits, duplicate_window: 2 * MINUTE_NS, max_age: 365 * DAY_NS });
+  // History for reports and the dashboard: the cluster-wide stats and the alerts.
+  await ensureStream(jsm, { ...base, name: n.streams.stats, subjects: [n.statsCluster, n.alerts], retention: RetentionPolicy.Limits, max_age: 30 * DAY_NS });
   await ensureStream(jsm, { ...base, name: n.streams.dlq, subjects: [`${n.prefix}.dlq.>`], retention: RetentionPolicy.Limits, duplicate_window: 30 * MINUTE_NS });
 
   const workConsumer = (name: string, filter: string): Partial<ConsumerConfig> => ({
@@ -97,6 +105,9 @@ export async function ensureTopology(
     runtime: await kvm.create(n.buckets.runtime, kvOpts),
     // Windows are reserved ahead for a backlog; a day of expiry keeps the bucket small without losing live counts.
     ratelimit: await kvm.create(n.buckets.ratelimit, { ...kvOpts, ttl: 24 * 60 * 60 * 1000 }),
+    calendar: await kvm.create(n.buckets.calendar, kvOpts),
+    // Leases (the cluster-wide stats aggregator): an entry not refreshed within the TTL lets another instance take over.
+    leases: await kvm.create(n.buckets.leases, { ...kvOpts, ttl: LEASE_TTL_MS }),
   };
 }
 

@@ -21,8 +21,13 @@ export interface Names {
   action(name: string): string;
   rejects(kind: string): string;
   dlq(supplierId: string, executionId: string): string;
-  streams: { cmd: string; work: string; timers: string; actions: string; rejects: string; dlq: string };
-  buckets: { executions: string; definitions: string; runtime: string; ratelimit: string };
+  /** Per-instance stats (`<p>.stats.instance.<id>`), the cluster-wide aggregate, alerts, supervisor decisions. */
+  statsInstance(instanceId: string): string;
+  statsCluster: string;
+  alerts: string;
+  decisions: string;
+  streams: { cmd: string; work: string; timers: string; actions: string; rejects: string; dlq: string; audit: string; stats: string };
+  buckets: { executions: string; definitions: string; runtime: string; ratelimit: string; calendar: string; leases: string };
   workConsumer(tier: Tier): string;
   routerConsumer: string;
 }
@@ -41,6 +46,10 @@ export function names(prefix = 'jrn'): Names {
     action: (name) => `${prefix}.actions.${name}`,
     rejects: (kind) => `${prefix}.rejects.${kind}`,
     dlq: (sup, ex) => `${prefix}.dlq.${sup}.${ex}`,
+    statsInstance: (id) => `${prefix}.stats.instance.${id}`,
+    statsCluster: `${prefix}.stats.cluster`,
+    alerts: `${prefix}.alerts`,
+    decisions: `${prefix}.supervisor.decisions`,
     streams: {
       cmd: `${up}_CMD`,
       work: `${up}_WORK`,
@@ -48,12 +57,16 @@ export function names(prefix = 'jrn'): Names {
       actions: `${up}_ACTIONS`,
       rejects: `${up}_REJECTS`,
       dlq: `${up}_DLQ`,
+      audit: `${up}_AUDIT`,
+      stats: `${up}_STATS`,
     },
     buckets: {
       executions: `${prefix}_executions`,
       definitions: `${prefix}_definitions`,
       runtime: `${prefix}_runtime`,
       ratelimit: `${prefix}_ratelimit`,
+      calendar: `${prefix}_calendar`,
+      leases: `${prefix}_leases`,
     },
     workConsumer: (tier) => `work-${tier}`,
     routerConsumer: 'router',

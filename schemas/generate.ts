@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { TSchema } from '@sinclair/typebox';
 import { ControlCommandSchema, EventCommandSchema, StartCommandSchema } from './commands.ts';
 import { JourneyDefinitionSchema } from './journey-definition.ts';
+import { StatsMessageSchema } from './stats.ts';
 
 /** A generated file, relative to this directory, and the schema it is rendered from. */
 export interface GeneratedSchema {
@@ -23,6 +24,7 @@ export const GENERATED_SCHEMAS: readonly GeneratedSchema[] = [
   { file: 'start-command.schema.json', schema: StartCommandSchema },
   { file: 'event-command.schema.json', schema: EventCommandSchema },
   { file: 'control-command.schema.json', schema: ControlCommandSchema },
+  { file: 'stats.schema.json', schema: StatsMessageSchema },
 ];
 
 /**

@@ -1,0 +1,93 @@
+/**
+ * Prometheus metrics of one runtime instance (R20), with conventional names and units and bounded label cardinality:
+ * tier (4 values), vendor type (6), outcome (a few). Journey and step ids go to the stats subject, not to labels.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { TIERS } from '../actors/priority.ts';
+import type { MetricEvent } from '../actors/monitor.ts';
+import type { Runtime } from './runtime.ts';
+
+const VENDORS = new Set(['photographer', 'venue', 'caterer', 'florist', 'planner', 'other']);
+const vendor = (v: string): string => (VENDORS.has(v) ? v : 'other');
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 20, 25, 30, 60];
+
+export interface RuntimeMetrics {
+  registry: Registry;
+  observe(e: MetricEvent): void;
+  rejected(code: string): void;
+  delayed(): void;
+  deadLettered(tier: string): void;
+  /** The supervisor's decision in force: concurrency per tier and desired replicas. */
+  decided(concurrency: Record<string, number>, replicas: number): void;
+}
+
+export function createMetrics(runtime: () => Runtime | undefined): RuntimeMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'journeys_process_' });
+  const started = new Counter({ name: 'journeys_executions_started_total', help: 'Executions started.', labelNames: ['tier', 'vendor_type'], registers: [registry] });
+  const finished = new Counter({ name: 'journeys_executions_finished_total', help: 'Executions finished, by outcome.', labelNames: ['tier', 'vendor_type', 'outcome'], registers: [registry] });
+  const steps = new Counter({ name: 'journeys_steps_total', help: 'Action steps run, by outcome (done, retry, dead).', labelNames: ['tier', 'vendor_type', 'outcome'], registers: [registry] });
+  const stepSeconds = new Histogram({ name: 'journeys_step_duration_seconds', help: 'Action step duration.', labelNames: ['tier', 'vendor_type'], buckets: LATENCY_BUCKETS, registers: [registry] });
+  const executionSeconds = new Histogram({ name: 'journeys_execution_duration_seconds', help: 'Execution duration, start to finish.', labelNames: ['tier', 'vendor_type'], buckets: [1, 60, 3600, 86_400, 7 * 86_400, 30 * 86_400, 365 * 86_400], registers: [registry] });
+  const dead = new Counter({ name: 'journeys_dead_letters_total', help: 'Steps sent to the dead-letter queue.', labelNames: ['tier'], registers: [registry] });
+  const rejects = new Counter({ name: 'journeys_commands_rejected_total', help: 'Inbound commands refused, by reason code.', labelNames: ['code'], registers: [registry] });
+  const delayedStarts = new Counter({ name: 'journeys_starts_rate_limited_total', help: 'Starts delayed by the per-supplier rate limit.', registers: [registry] });
+  new Gauge({
+    name: 'journeys_queue_messages',
+    help: 'Work messages per tier: pending (not delivered) and ack_pending (delivered, not acked).',
+    labelNames: ['tier', 'state'],
+    registers: [registry],
+    async collect() {
+      const rt = runtime();
+      if (!rt) return;
+      for (const tier of TIERS) {
+        const ci = await rt.jsm.consumers.info(rt.names.streams.work, rt.names.workConsumer(tier)).catch(() => undefined);
+        if (!ci) continue;
+        this.set({ tier, state: 'pending' }, ci.num_pending);
+        this.set({ tier, state: 'ack_pending' }, ci.num_ack_pending);
+      }
+    },
+  });
+  new Gauge({
+    name: 'journeys_timers_behind_seconds',
+    help: 'How late the oldest due, unfired timer is (0 when none).',
+    registers: [registry],
+    collect() {
+      const rt = runtime();
+      if (rt) this.set(rt.timers.health().behindMs / 1000);
+    },
+  });
+  new Gauge({
+    name: 'journeys_timers_held',
+    help: 'Timers read into memory (their slot is due soon) and not fired yet.',
+    registers: [registry],
+    collect() {
+      const rt = runtime();
+      if (rt) this.set(rt.timers.held);
+    },
+  });
+  const concurrency = new Gauge({ name: 'journeys_concurrency', help: 'Work handlers per tier in this process (supervisor decision).', labelNames: ['tier'], registers: [registry] });
+  const replicas = new Gauge({ name: 'journeys_desired_replicas', help: 'Runtime replicas the supervisor wants for the cluster.', registers: [registry] });
+  return {
+    registry,
+    decided(c, r) {
+      for (const [tier, n] of Object.entries(c)) concurrency.set({ tier }, n);
+      replicas.set(r);
+    },
+    observe(e) {
+      if (e.type === 'queue') return;
+      const labels = { tier: e.tier, vendor_type: vendor(e.vendorType) };
+      if (e.type === 'execution.started') started.inc(labels);
+      else if (e.type === 'execution.finished') {
+        finished.inc({ ...labels, outcome: e.outcome });
+        executionSeconds.observe(labels, e.ms / 1000);
+      } else {
+        steps.inc({ ...labels, outcome: e.outcome });
+        stepSeconds.observe(labels, e.ms / 1000);
+      }
+    },
+    rejected: (code) => rejects.inc({ code }),
+    delayed: () => delayedStarts.inc(),
+    deadLettered: (tier) => dead.inc({ tier }),
+  };
+}

@@ -1,0 +1,178 @@
+/**
+ * Hosts the monitor machine (R19–R21) in one runtime instance. Metric events from the executor fold into the current
+ * window; every interval the window is flushed and published on `<p>.stats.instance.<id>`. One instance at a time holds
+ * the aggregator lease (a KV entry with a TTL, created with compare-and-set): it merges the latest message of every live
+ * instance into `<p>.stats.cluster` (stored for reports) and evaluates the alert thresholds on it, publishing raised and
+ * cleared alerts on `<p>.alerts`. When the aggregator dies, its lease expires and another instance takes over.
+ */
+import { createActor, type Actor } from 'xstate';
+import type { Subscription } from '@nats-io/transport-node';
+import { emptyAlertState, evaluateAlerts, type AlertEvent, type AlertState, type Thresholds } from '../actors/alerts.ts';
+import { flushedStats, mergeStats, monitorMachine, type MetricEvent } from '../actors/monitor.ts';
+import { TIERS, type Tier } from '../actors/priority.ts';
+import type { StatsMessage } from '../schemas/stats.ts';
+import type { Clock } from './clock.ts';
+import { decodeText, encodeJson } from './codec.ts';
+import type { RuntimeParts } from './runtime.ts';
+
+export interface MonitorHostOptions {
+  runtime: RuntimeParts;
+  clock: Clock;
+  instanceId: string;
+  thresholds: Thresholds;
+  /** @default 5000 */
+  intervalMs?: number;
+  /** Zone of the Saturday and season flags in stats. @default 'UTC' */
+  timeZone?: string;
+  onAlert?(e: AlertEvent): void;
+  onError(err: unknown): void;
+}
+
+const LEASE_KEY = 'stats-aggregator';
+const ALERT_STATE_KEY = 'alerts.state';
+
+export class MonitorHost {
+  readonly #o: MonitorHostOptions;
+  readonly #actor: Actor<typeof monitorMachine>;
+  /** Latest stats message per instance, for the live-instance count and the cluster aggregate. */
+  readonly #latest = new Map<string, { message: StatsMessage; receivedAt: number }>();
+  #sub: Subscription | undefined;
+  #cancel: (() => void) | undefined;
+  #leaseRevision = 0;
+  #alerts: AlertState | undefined;
+  #last: StatsMessage | undefined;
+  #busy = false;
+
+  constructor(opts: MonitorHostOptions) {
+    this.#o = opts;
+    this.#actor = createActor(monitorMachine, { input: { now: opts.clock.now() } } as never);
+  }
+
+  /** True while this instance aggregates the cluster-wide stats. */
+  get aggregating(): boolean {
+    return this.#leaseRevision > 0;
+  }
+
+  /** The last stats this instance published about itself. */
+  get last(): StatsMessage | undefined {
+    return this.#last;
+  }
+
+  observe(e: MetricEvent): void {
+    this.#actor.send({ type: 'METRIC', event: e });
+  }
+
+  /** Instances whose stats arrived within the last three intervals (this one included). */
+  instances(): number {
+    const horizon = this.#o.clock.now() - 3 * this.#interval;
+    let n = 0;
+    for (const { receivedAt } of this.#latest.values()) if (receivedAt >= horizon) n++;
+    return Math.max(1, n);
+  }
+
+  p99(tier: Tier): number {
+    return this.#last?.byTier[tier]?.latency.step.p99 ?? 0;
+  }
+
+  get #interval(): number {
+    return this.#o.intervalMs ?? 5_000;
+  }
+
+  async start(): Promise<void> {
+    this.#actor.start();
+    const rt = this.#o.runtime;
+    this.#sub = rt.nc.subscribe(`${rt.names.prefix}.stats.instance.*`, {
+      callback: (_err, msg) => {
+        try {
+          const m = JSON.parse(decodeText(msg.data)) as StatsMessage;
+          this.#latest.set(m.instance, { message: m, receivedAt: this.#o.clock.now() });
+        } catch (err) {
+          this.#o.onError(err);
+        }
+      },
+    });
+    this.#arm();
+  }
+
+  async stop(): Promise<void> {
+    this.#cancel?.();
+    this.#sub?.unsubscribe();
+    if (this.#leaseRevision > 0) {
+      // Hand over at once instead of waiting for the lease to expire.
+      await this.#o.runtime.topology.leases.delete(LEASE_KEY, { previousSeq: this.#leaseRevision }).catch(() => undefined);
+      this.#leaseRevision = 0;
+    }
+    this.#actor.stop();
+  }
+
+  #arm(): void {
+    this.#cancel = this.#o.clock.setTimer(() => {
+      void this.tick().finally(() => this.#arm());
+    }, this.#interval);
+  }
+
+  /** Flushes and publishes this instance's stats; as the aggregator, also the cluster's and the alerts. */
+  async tick(): Promise<void> {
+    if (this.#busy) return;
+    this.#busy = true;
+    try {
+      const rt = this.#o.runtime;
+      const now = this.#o.clock.now();
+      for (const tier of TIERS) {
+        const ci = await rt.jsm.consumers.info(rt.names.streams.work, rt.names.workConsumer(tier));
+        this.observe({ type: 'queue', at: now, tier, pending: ci.num_pending, ackPending: ci.num_ack_pending });
+      }
+      this.#actor.send({ type: 'FLUSH', now });
+      const last = this.#actor.getSnapshot().context.last;
+      if (last) {
+        const stats = flushedStats(last, { instance: this.#o.instanceId, timeZone: this.#o.timeZone ?? 'UTC' });
+        this.#last = stats;
+        this.#latest.set(this.#o.instanceId, { message: stats, receivedAt: now });
+        rt.nc.publish(rt.names.statsInstance(this.#o.instanceId), encodeJson(stats));
+      }
+      if (await this.#holdLease()) await this.#aggregate(now);
+    } catch (err) {
+      this.#o.onError(err);
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  /** Takes the aggregator lease when free, or refreshes it when held; false when another instance holds it. */
+  async #holdLease(): Promise<boolean> {
+    const kv = this.#o.runtime.topology.leases;
+    try {
+      this.#leaseRevision =
+        this.#leaseRevision > 0
+          ? await kv.update(LEASE_KEY, this.#o.instanceId, this.#leaseRevision)
+          : await kv.create(LEASE_KEY, this.#o.instanceId);
+      return true;
+    } catch {
+      this.#leaseRevision = 0; // someone else holds it (or took it over after our lease expired)
+      return false;
+    }
+  }
+
+  async #aggregate(now: number): Promise<void> {
+    const rt = this.#o.runtime;
+    const horizon = now - 3 * this.#interval;
+    const live = [...this.#latest.values()].filter((e) => e.receivedAt >= horizon).map((e) => e.message);
+    if (live.length === 0) return;
+    const cluster = mergeStats(live, now, { timeZone: this.#o.timeZone ?? 'UTC' });
+    await rt.js.publish(rt.names.statsCluster, encodeJson(cluster));
+    this.#alerts ??= await this.#loadAlertState();
+    const { state, events } = evaluateAlerts(this.#alerts, cluster, this.#o.thresholds, now);
+    this.#alerts = state;
+    for (const e of events) {
+      await rt.js.publish(rt.names.alerts, encodeJson(e));
+      this.#o.onAlert?.(e);
+    }
+    if (events.length > 0) await rt.topology.runtime.put(ALERT_STATE_KEY, JSON.stringify(state));
+  }
+
+  /** A new aggregator continues the previous one's alert state, so an open alert is not raised twice. */
+  async #loadAlertState(): Promise<AlertState> {
+    const e = await this.#o.runtime.topology.runtime.get(ALERT_STATE_KEY).catch(() => null);
+    return e && e.value.length > 0 ? (JSON.parse(decodeText(e.value)) as AlertState) : emptyAlertState();
+  }
+}

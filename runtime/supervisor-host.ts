@@ -1,0 +1,167 @@
+/**
+ * Hosts the supervisor machine (R16–R18) in one runtime instance: every tick it measures (consumer lag per tier, this
+ * process's completion rates and latency, live instances, memory, the wedding calendar), lets the machine decide, applies
+ * the per-tier concurrency to the dispatcher, and publishes every change on `<p>.supervisor.decisions` and the audit stream.
+ * The snapshot is persisted, so a restarted instance resumes the policy (cooldowns, overrides) where it was.
+ */
+import { createActor, type Actor } from 'xstate';
+import { headers, type Subscription } from '@nats-io/transport-node';
+import { TIERS, type Tier } from '../actors/priority.ts';
+import { scalingConfigWith, type ScalingConfigOverrides, type TierLoad } from '../actors/scaling-policy.ts';
+import { currentConcurrency, currentReplicas, overrideProblem, supervisorMachine, type DecisionRecord } from '../actors/supervisor.ts';
+import { addDaysToDate, localDate } from '../actors/time.ts';
+import type { Clock } from './clock.ts';
+import { decodeText, encodeJson } from './codec.ts';
+import type { WeddingCalendar } from './calendar.ts';
+import type { RuntimeParts } from './runtime.ts';
+
+export interface SupervisorHostOptions {
+  runtime: RuntimeParts;
+  calendar: WeddingCalendar;
+  clock: Clock;
+  instanceId: string;
+  config?: ScalingConfigOverrides;
+  /** @default 5000 (the machine reacts within one tick; R18 asks for 30 s) */
+  tickMs?: number;
+  /** Live instances (from stats heartbeats); 1 when unknown. */
+  instances(): number;
+  /** p99 step latency per tier over the last stats window, in ms. */
+  p99(tier: Tier): number;
+  onDecision?(d: DecisionRecord): void;
+  onError(err: unknown): void;
+}
+
+const SNAPSHOT_KEY = 'supervisor.snapshot';
+
+export class SupervisorHost {
+  readonly #o: SupervisorHostOptions;
+  #actor: Actor<typeof supervisorMachine> | undefined;
+  #cancel: (() => void) | undefined;
+  #sub: Subscription | undefined;
+  #lastHandled: Record<Tier, number> = { critical: 0, high: 0, medium: 0, low: 0 };
+  #lastTickAt = 0;
+  #busy = false;
+
+  constructor(opts: SupervisorHostOptions) {
+    this.#o = opts;
+  }
+
+  get replicas(): number {
+    return this.#actor ? currentReplicas(this.#actor.getSnapshot()) : 1;
+  }
+
+  get snapshot() {
+    return this.#actor?.getSnapshot();
+  }
+
+  async start(): Promise<void> {
+    scalingConfigWith(this.#o.config ?? {}); // a bad config throws here, instead of putting the machine in error
+    const kv = this.#o.runtime.topology.runtime;
+    const saved = await kv.get(SNAPSHOT_KEY).catch(() => null);
+    const snapshot = saved && saved.value.length > 0 ? (JSON.parse(decodeText(saved.value)) as never) : undefined;
+    this.#actor = snapshot
+      ? createActor(supervisorMachine, { snapshot, input: {} })
+      : createActor(supervisorMachine, { input: { config: this.#o.config ?? {} } });
+    this.#actor.start();
+    this.#apply();
+    this.#lastHandled = { ...this.#o.runtime.dispatcher.handled };
+    this.#lastTickAt = this.#o.clock.now();
+    // Operator overrides reach every instance (no queue group); each answers, the CLI takes the first reply.
+    this.#sub = this.#o.runtime.nc.subscribe(`${this.#o.runtime.names.prefix}.supervisor.override`, {
+      callback: (_err, msg) => {
+        try {
+          const body = JSON.parse(decodeText(msg.data)) as { clear?: boolean; by: string; until?: number; concurrency?: Partial<Record<Tier, number>>; replicas?: number };
+          const now = this.#o.clock.now();
+          if (body.clear) this.#actor!.send({ type: 'CLEAR_OVERRIDE', now, by: body.by });
+          else {
+            const ev = { now, until: body.until ?? 0, by: body.by, ...(body.concurrency ? { concurrency: body.concurrency } : {}), ...(body.replicas ? { replicas: body.replicas } : {}) };
+            const problem = overrideProblem(ev);
+            if (problem) {
+              msg.respond(encodeJson({ ok: false, error: { code: 'BAD_COMMAND', message: problem } }));
+              return;
+            }
+            this.#actor!.send({ type: 'OVERRIDE', ...ev });
+          }
+          void this.#afterTransition();
+          msg.respond(encodeJson({ ok: true, instance: this.#o.instanceId, concurrency: currentConcurrency(this.#actor!.getSnapshot()), replicas: this.replicas }));
+        } catch (err) {
+          msg.respond(encodeJson({ ok: false, error: { code: 'BAD_COMMAND', message: err instanceof Error ? err.message : String(err) } }));
+        }
+      },
+    });
+    this.#arm();
+  }
+
+  async stop(): Promise<void> {
+    this.#cancel?.();
+    this.#sub?.unsubscribe();
+    this.#actor?.stop();
+  }
+
+  #arm(): void {
+    this.#cancel = this.#o.clock.setTimer(() => {
+      void this.tick().finally(() => this.#arm());
+    }, this.#o.tickMs ?? 5_000);
+  }
+
+  /** Measures, decides, applies and publishes once. */
+  async tick(): Promise<void> {
+    if (this.#busy || !this.#actor) return;
+    this.#busy = true;
+    try {
+      const rt = this.#o.runtime;
+      const now = this.#o.clock.now();
+      const elapsedS = Math.max(0.001, (now - this.#lastTickAt) / 1000);
+      const tiers = {} as Record<Tier, TierLoad>;
+      for (const tier of TIERS) {
+        const ci = await rt.jsm.consumers.info(rt.names.streams.work, rt.names.workConsumer(tier));
+        const handled = rt.dispatcher.handled[tier];
+        tiers[tier] = {
+          pending: ci.num_pending,
+          ackPending: ci.num_ack_pending,
+          ratePerSec: (handled - this.#lastHandled[tier]) / elapsedS,
+          p99Ms: this.#o.p99(tier),
+        };
+      }
+      this.#lastHandled = { ...rt.dispatcher.handled };
+      this.#lastTickAt = now;
+      const calendar = await this.#o.calendar.upcoming(now, 7);
+      // The weddings being served are those whose local day is today or tomorrow.
+      const servedZones = calendar
+        .filter((e) => {
+          const today = localDate(now, e.timeZone);
+          return e.date >= today && e.date <= addDaysToDate(today, 1);
+        })
+        .map((e) => ({ timeZone: e.timeZone, weddings: e.weddings }));
+      this.#actor.send({
+        type: 'TICK',
+        now,
+        inputs: { servedZones, tiers, instances: Math.max(1, this.#o.instances()), calendar, memoryUsedBytes: process.memoryUsage().rss },
+      });
+      await this.#afterTransition();
+    } catch (err) {
+      this.#o.onError(err);
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #afterTransition(): Promise<void> {
+    const snap = this.#actor!.getSnapshot();
+    this.#apply();
+    const d = snap.context.pendingDecision;
+    if (!d) return;
+    const rt = this.#o.runtime;
+    const h = headers();
+    h.set('Nats-Msg-Id', `scale:${this.#o.instanceId}:${d.seq}`);
+    const body = encodeJson({ instance: this.#o.instanceId, ...d });
+    rt.nc.publish(rt.names.decisions, body);
+    await rt.js.publish(`${rt.names.prefix}.audit.scale`, body, { headers: h });
+    await rt.topology.runtime.put(SNAPSHOT_KEY, JSON.stringify(this.#actor!.getPersistedSnapshot()));
+    this.#o.onDecision?.(d);
+  }
+
+  #apply(): void {
+    this.#o.runtime.dispatcher.setConcurrency(currentConcurrency(this.#actor!.getSnapshot()));
+  }
+}
