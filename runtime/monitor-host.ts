@@ -128,7 +128,7 @@ export class MonitorHost {
         const stats = flushedStats(last, { instance: this.#o.instanceId, timeZone: this.#o.timeZone ?? 'UTC' });
         this.#last = stats;
         this.#latest.set(this.#o.instanceId, { message: stats, receivedAt: now });
-        rt.nc.publish(rt.names.statsInstance(this.#o.instanceId), encodeJson(stats));
+        rt.nc.publish(rt.names.statsInstance(this.#o.instanceId), boundedJson(stats));
       }
       if (await this.#holdLease()) await this.#aggregate(now);
     } catch (err) {
@@ -158,8 +158,9 @@ export class MonitorHost {
     const horizon = now - 3 * this.#interval;
     const live = [...this.#latest.values()].filter((e) => e.receivedAt >= horizon).map((e) => e.message);
     if (live.length === 0) return;
-    const cluster = mergeStats(live, now, { timeZone: this.#o.timeZone ?? 'UTC' });
-    await rt.js.publish(rt.names.statsCluster, encodeJson(cluster));
+    // Every instance reads the same consumer info: queue lengths are taken once (max), not summed per instance.
+    const cluster = mergeStats(live, now, { timeZone: this.#o.timeZone ?? 'UTC', queues: 'max' });
+    await rt.js.publish(rt.names.statsCluster, boundedJson(cluster));
     this.#alerts ??= await this.#loadAlertState();
     const { state, events } = evaluateAlerts(this.#alerts, cluster, this.#o.thresholds, now);
     this.#alerts = state;
@@ -175,4 +176,11 @@ export class MonitorHost {
     const e = await this.#o.runtime.topology.runtime.get(ALERT_STATE_KEY).catch(() => null);
     return e && e.value.length > 0 ? (JSON.parse(decodeText(e.value)) as AlertState) : emptyAlertState();
   }
+}
+
+/** Under NATS's default payload limit (1 MiB), dropping the per-journey detail first when thousands of steps make it large. */
+const MAX_STATS_BYTES = 900 * 1024;
+function boundedJson(stats: StatsMessage): Uint8Array {
+  const full = encodeJson(stats);
+  return full.byteLength <= MAX_STATS_BYTES ? full : encodeJson({ ...stats, byJourney: {} });
 }
