@@ -1,7 +1,7 @@
 /**
  * A runtime instance in its own process, for crash and multi-instance tests. Configured by environment:
  * NATS_URL, JRN_PREFIX, ACK_WAIT_MS, ACTION_DELAY_MS (in-process `email.send` handler delay, random 0..N ms),
- * CONCURRENCY, RATE_LIMIT and RATE_WINDOW_MS (per-supplier start limit; none when unset). Every action invocation is recorded, undeduplicated, on `<prefix>obs.<pid>` (one message per call), and
+ * CONCURRENCY, STATS_INTERVAL_MS, RATE_LIMIT and RATE_WINDOW_MS (per-supplier start limit; none when unset). Every action invocation is recorded, undeduplicated, on `<prefix>obs.<pid>` (one message per call), and
  * its effect is sent as an outbound command with the idempotency key as `Nats-Msg-Id` (R12). Prints `ready` when started.
  */
 import { connect, headers } from '@nats-io/transport-node';
@@ -32,6 +32,7 @@ const runtime = await startRuntime({
   concurrency: Number(process.env['CONCURRENCY'] ?? 64),
   timerSlotMs: Number(process.env['TIMER_SLOT_MS'] ?? 60_000),
   handlers: { 'email.send': send, 'sms.send': send },
+  monitor: { intervalMs: Number(process.env['STATS_INTERVAL_MS'] ?? 5_000) },
   ...(process.env['RATE_LIMIT'] ? { rateLimit: { defaultLimit: Number(process.env['RATE_LIMIT']), windowMs: Number(process.env['RATE_WINDOW_MS'] ?? 60_000) } } : {}),
 });
 process.stdout.write('ready\n');

@@ -1,0 +1,165 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jetstream } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import parsePrometheus from 'parse-prometheus-text-format';
+import { pino } from 'pino';
+import { startRuntime, type Runtime } from '../runtime/runtime.ts';
+import { startHttp } from '../runtime/http.ts';
+import { JourneyClient } from '../runtime/client.ts';
+import { ActionError } from '../runtime/errors.ts';
+import type { AlertEvent } from '../actors/alerts.ts';
+import type { StatsMessage } from '../schemas/stats.ts';
+import { startServer, uniqueName, waitFor, type TestServer } from './harness/nats.ts';
+import { spawnRuntime, type RuntimeProcess } from './harness/processes.ts';
+import { createObservationStream } from './harness/streams.ts';
+import { oneStep } from './fixtures.ts';
+
+let server: TestServer;
+let nc: NatsConnection;
+const procs: RuntimeProcess[] = [];
+const runtimes: Runtime[] = [];
+beforeAll(async () => {
+  server = await startServer();
+  nc = await server.connect();
+});
+afterAll(async () => {
+  await Promise.all(runtimes.map((r) => r.stop()));
+  await Promise.all(procs.map((p) => p.kill('SIGKILL')));
+  await nc?.close();
+  await server?.stop();
+});
+
+/** The newest message on a subject, collected from a live subscription. */
+function latest<T>(subject: string): { get(): T | undefined; all: T[]; stop(): void } {
+  const all: T[] = [];
+  const sub = nc.subscribe(subject, { callback: (_e, m) => void all.push(m.json<T>()) });
+  return { get: () => all.at(-1), all, stop: () => sub.unsubscribe() };
+}
+
+describe('stats, alerts and metrics', () => {
+  it('stats - cluster-wide counts equal what ran on two instances; when the aggregator dies another takes over', async () => {
+    const prefix = uniqueName('o');
+    await createObservationStream(nc, `${prefix.toUpperCase()}OBS`, [`${prefix}obs.>`]);
+    const env = { NATS_URL: server.url, JRN_PREFIX: prefix, STATS_INTERVAL_MS: '500' };
+    const a = await spawnRuntime(env);
+    const b = await spawnRuntime(env);
+    procs.push(a, b);
+    const client = new JourneyClient(nc, prefix);
+    await (await client.definitions()).deploy(oneStep);
+    const cluster = latest<StatsMessage>(`${prefix}.stats.cluster`);
+    const js = jetstream(nc);
+    const N = 300;
+    await Promise.all(
+      Array.from({ length: N }, (_, i) => js.publish(`${prefix}.cmd.start`, JSON.stringify({ supplierId: 's', clientId: `c${i}`, journeyId: 'one-step', weddingDate: '2031-01-01' }))),
+    );
+    const stats = await waitFor('cluster stats counting every execution', () => {
+      const s = cluster.get();
+      return s && s.instances === 2 && s.cumulative.totals.completed === N ? s : undefined;
+    });
+    expect(stats.cumulative.totals.started).toBe(N);
+    expect(stats.cumulative.totals.stepsDone).toBe(N);
+    expect(stats.cumulative.byVendor['venue']?.completed).toBe(N);
+
+    // Kill whichever instance holds the aggregator lease; the other takes over within the lease TTL.
+    const rt = await startRuntime({ nc, prefix, logger: pino({ level: 'silent' }), monitor: false, supervisor: false });
+    runtimes.push(rt);
+    const holder = async (): Promise<string> => new TextDecoder().decode((await rt.topology.leases.get('stats-aggregator'))!.value);
+    const before = await holder();
+    const victim = [a, b].find((p) => before.endsWith(`-${p.pid}`))!;
+    const survivor = victim === a ? b : a;
+    await victim.kill('SIGKILL');
+    const seen = cluster.all.length;
+    await waitFor('the survivor aggregates', async () => (await holder().catch(() => '')).endsWith(`-${survivor.pid}`), 30_000, 200);
+    await waitFor('cluster stats flow again', () => cluster.all.length > seen + 2 && cluster.get()!.instances === 1, 30_000);
+    cluster.stop();
+  });
+
+  it('alerts - a failure rate on wedding-day executions raises exactly one alert, cleared when the rate recovers', async () => {
+    let failing = true;
+    const rt = await startRuntime({
+      nc,
+      prefix: uniqueName('al'),
+      logger: pino({ level: 'silent' }),
+      monitor: { intervalMs: 250, thresholds: { rateWindowMs: 2_000, minSamples: 20 } },
+      handlers: {
+        'email.send': async () => {
+          if (failing) throw new ActionError('provider down', { retryable: false });
+        },
+      },
+    });
+    runtimes.push(rt);
+    await rt.definitions.deploy(oneStep);
+    const client = new JourneyClient(nc, rt.names.prefix);
+    const alerts = latest<AlertEvent>(rt.names.alerts);
+    const today = new Date().toISOString().slice(0, 10);
+    let n = 0;
+    const burst = async (count: number): Promise<void> => {
+      await Promise.all(Array.from({ length: count }, () => client.start({ supplierId: 'w', clientId: `c${n++}`, journeyId: 'one-step', weddingDate: today, timeZone: 'UTC' })));
+    };
+    // About one in ten wedding-day sends fail, for a while.
+    const weddingDay = (type: AlertEvent['type']) => alerts.all.filter((a) => a.type === type && a.rule === 'wedding-day-success');
+    while (weddingDay('raised').length === 0) {
+      await burst(50);
+      failing = false;
+      await burst(5);
+      failing = true;
+      await new Promise((r) => setTimeout(r, 100));
+      if (n > 5_000) throw new Error('no alert raised');
+    }
+    // Failures go on for a dozen more evaluations: still the one alert (de-duplicated).
+    const until = Date.now() + 3_000;
+    while (Date.now() < until) {
+      await burst(20);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(weddingDay('raised')).toHaveLength(1);
+    failing = false;
+    await waitFor('the alert clears', async () => {
+      await burst(50);
+      return weddingDay('cleared').length > 0;
+    }, 30_000, 100);
+    const raised = weddingDay('raised');
+    expect(raised).toHaveLength(1);
+    expect(raised[0]!.severity).toBe('critical');
+    expect(weddingDay('cleared')).toHaveLength(1);
+    alerts.stop();
+  });
+
+  it('metrics - /metrics parses as Prometheus text and carries the named series; /healthz and /readyz answer', async () => {
+    const rt = await startRuntime({ nc, prefix: uniqueName('m'), logger: pino({ level: 'silent' }), handlers: { 'email.send': async () => undefined } });
+    runtimes.push(rt);
+    await rt.definitions.deploy(oneStep);
+    const client = new JourneyClient(nc, rt.names.prefix);
+    const id = await client.start({ supplierId: 'm', clientId: 'c', journeyId: 'one-step', weddingDate: '2031-01-01' });
+    await waitFor('done', async () => (await client.status(id)).status === 'done');
+    const http = await startHttp({ runtime: rt, registry: rt.metrics.registry, port: 0, host: '127.0.0.1' });
+    try {
+      const res = await fetch(`http://127.0.0.1:${http.port}/metrics`);
+      expect(res.headers.get('content-type')).toContain('text/plain');
+      const families = parsePrometheus(await res.text());
+      const byName = new Map(families.map((f) => [f.name, f]));
+      for (const name of [
+        'journeys_executions_started_total',
+        'journeys_executions_finished_total',
+        'journeys_steps_total',
+        'journeys_step_duration_seconds',
+        'journeys_queue_messages',
+        'journeys_concurrency',
+        'journeys_desired_replicas',
+        'journeys_timers_behind_seconds',
+      ]) {
+        expect(byName.has(name), name).toBe(true);
+      }
+      const started = byName.get('journeys_executions_started_total')!.metrics.find((m) => m.labels?.['tier'] === 'low');
+      expect(started?.value).toBe('1');
+      expect(byName.get('journeys_step_duration_seconds')!.type).toBe('HISTOGRAM');
+      expect(byName.get('journeys_queue_messages')!.metrics.map((m) => m.labels?.['tier'])).toContain('critical');
+      const health = await fetch(`http://127.0.0.1:${http.port}/healthz`);
+      expect(health.status).toBe(200);
+      expect(((await health.json()) as { checks: Record<string, unknown> }).checks).toHaveProperty('timers');
+      expect((await fetch(`http://127.0.0.1:${http.port}/readyz`)).status).toBe(200);
+    } finally {
+      await http.close();
+    }
+  });
+});
