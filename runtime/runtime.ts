@@ -6,7 +6,8 @@
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { headers } from '@nats-io/transport-node';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createLogger } from './logger.ts';
 import { tierAt, type Tier } from '../actors/priority.ts';
 import type { RetryPolicy } from '../actors/retry-policy.ts';
 import { ActionRegistry, type ActionHandler, type RemoteAction } from './actions.ts';
@@ -92,7 +93,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const n = names(opts.prefix);
   const nc = opts.nc;
   const clock = opts.clock ?? systemClock;
-  const log = opts.logger ?? pino({ level: process.env['LOG_LEVEL'] ?? 'info' });
+  const log = opts.logger ?? createLogger();
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
   const topology = await ensureTopology(nc, jsm, n, {

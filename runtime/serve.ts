@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { connect } from '@nats-io/transport-node';
-import { pino } from 'pino';
+import { createLogger } from './logger.ts';
 import { connectionOptionsFromEnv } from './connection.ts';
 import { startNatsServer, type NatsServerProcess } from './nats-server-process.ts';
 import { startRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
@@ -29,7 +29,7 @@ export interface Served {
 
 export async function serve(opts: ServeOptions = {}): Promise<Served> {
   const env = opts.env ?? process.env;
-  const log = opts.logger ?? pino({ level: env['LOG_LEVEL'] ?? 'info' });
+  const log = opts.logger ?? createLogger(env['LOG_LEVEL'] ?? 'info');
   let embedded: NatsServerProcess | undefined;
   let url = env['NATS_URL'];
   if (!url) {

@@ -7,6 +7,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino, type Logger } from 'pino';
+import { createLogger } from '../logger.ts';
 import { addDaysToDate, isValidTimeZone, localDate } from '../../actors/time.ts';
 import type { StartCommand } from '../../schemas/commands.ts';
 import type { ActionHandler, ActionInvocation } from '../actions.ts';
@@ -123,7 +124,7 @@ export const runCommand: Command = {
     const port = f.int('port', 1);
     const dataDir = f.str('data');
     const sample = !f.bool('no-sample');
-    const logger = pino({ level: ctx.env['LOG_LEVEL'] ?? 'info' }, pino.destination(2));
+    const logger = createLogger(ctx.env['LOG_LEVEL'] ?? 'info', pino.destination(2));
     const served = await serve({
       prefix: ctx.prefix,
       env: ctx.env,
