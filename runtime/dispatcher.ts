@@ -65,9 +65,11 @@ export class Dispatcher {
   /** Stops pulling; waits for handlers in flight. Unacked prefetched messages are redelivered to other instances. */
   async stop(): Promise<void> {
     this.#running = false;
+    // Wake feeders blocked on a full queue first: a consumer's close() waits for its iterator to finish.
+    for (const wake of this.#space.values()) wake?.();
+    this.#space.clear();
     await Promise.all(this.#subs.map((s) => s.close()));
     for (const q of this.#queues.values()) q.length = 0;
-    for (const wake of this.#space.values()) wake?.();
     while (this.#active > 0) await new Promise((r) => setTimeout(r, 10));
   }
 

@@ -13,7 +13,10 @@ import { commandHelp, connectCli, type Command, type Context, type FlagHelp } fr
 import { defsCommands } from './defs.ts';
 import { dlqCommands } from './dlq.ts';
 import { executionCommands } from './executions.ts';
+import { reportCommand } from './report.ts';
 import { runCommand } from './run.ts';
+import { scaleCommand } from './scale.ts';
+import { statsCommand } from './stats.ts';
 
 const GLOBAL_FLAGS: Readonly<Record<string, FlagHelp>> = {
   prefix: { kind: 'string', value: 'p', help: 'subject prefix of the runtime (default: $JRN_PREFIX, else jrn)' },
@@ -21,7 +24,15 @@ const GLOBAL_FLAGS: Readonly<Record<string, FlagHelp>> = {
   help: { kind: 'boolean', help: 'this help' },
 };
 
-const COMMANDS: readonly Command[] = [runCommand, ...defsCommands, ...executionCommands, ...dlqCommands];
+const COMMANDS: readonly Command[] = [
+  runCommand,
+  ...defsCommands,
+  ...executionCommands,
+  ...dlqCommands,
+  scaleCommand,
+  statsCommand,
+  reportCommand,
+];
 const BY_NAME = new Map(COMMANDS.map((c) => [c.name, c]));
 const GROUPS = new Set(COMMANDS.filter((c) => c.name.includes(' ')).map((c) => c.name.split(' ')[0]!));
 const PREFIX = /^[a-z][a-z0-9_]{0,31}$/;
