@@ -76,6 +76,7 @@ export class TimerService {
   #ticking = false;
   #firing = 0;
   #lastTickAt = 0;
+  #wake: { due: number; cancel: () => void } | undefined;
   /** Lateness of fired timers (ms), for stats and benchmarks. */
   readonly lateness = { count: 0, max: 0, sum: 0 };
 
@@ -99,6 +100,8 @@ export class TimerService {
   async stop(): Promise<void> {
     this.#running = false;
     this.#cancelTick?.();
+    this.#wake?.cancel();
+    this.#wake = undefined;
     await Promise.all([...this.#readers.values()].map(async (r) => r.messages?.close()));
     this.#readers.clear();
     this.#heap.length = 0;
@@ -142,6 +145,8 @@ export class TimerService {
     try {
       await this.#openSlots();
       await this.#fireDue();
+      const top = this.#heap[0];
+      if (top) this.#wakeAt(top.due);
       await this.#closeSlots();
     } catch (err) {
       this.#o.onError(err);
@@ -157,10 +162,23 @@ export class TimerService {
     }, this.#o.tickMs);
   }
 
-  /** A timer due before the next regular tick gets a one-shot wake-up, so it is not up to a tick late. */
+  /**
+   * Keeps one wake-up armed for the earliest held timer, so timers fire at their due time, not at the next tick. Re-armed
+   * only when an earlier timer arrives: one pending clock timer, whatever the number of held timers.
+   */
   #wakeAt(due: number): void {
-    const wait = due - this.#o.clock.now();
-    if (wait < this.#o.tickMs && this.#running) this.#o.clock.setTimer(() => void this.#fireDue().catch(this.#o.onError), Math.max(0, wait));
+    if (!this.#running || (this.#wake !== undefined && this.#wake.due <= due)) return;
+    this.#wake?.cancel();
+    const cancel = this.#o.clock.setTimer(() => {
+      this.#wake = undefined;
+      void this.#fireDue()
+        .then(() => {
+          const top = this.#heap[0];
+          if (top) this.#wakeAt(top.due);
+        })
+        .catch(this.#o.onError);
+    }, Math.max(0, due - this.#o.clock.now()));
+    this.#wake = { due, cancel };
   }
 
   async #openSlots(): Promise<void> {
