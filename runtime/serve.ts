@@ -10,6 +10,7 @@ import { createLogger } from './logger.ts';
 import { connectionOptionsFromEnv } from './connection.ts';
 import { startNatsServer, type NatsServerProcess } from './nats-server-process.ts';
 import { startRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
+import { startHttp, type HttpServer } from './http.ts';
 
 export interface ServeOptions extends Omit<RuntimeOptions, 'nc'> {
   /** Data folder of the embedded server. @default '.data' */
@@ -17,6 +18,8 @@ export interface ServeOptions extends Omit<RuntimeOptions, 'nc'> {
   /** Port of the embedded server. @default 4222 */
   port?: number;
   env?: NodeJS.ProcessEnv;
+  /** Port of `/healthz`, `/readyz`, `/metrics` (env `HTTP_PORT`); `false` for none. @default 8080 */
+  httpPort?: number | false;
 }
 
 export interface Served {
@@ -24,6 +27,7 @@ export interface Served {
   nc: NatsConnection;
   url: string;
   embedded: NatsServerProcess | undefined;
+  http: HttpServer | undefined;
   stop(): Promise<void>;
 }
 
@@ -38,11 +42,18 @@ export async function serve(opts: ServeOptions = {}): Promise<Served> {
     log.info({ url, dir: embedded.dir }, 'started embedded nats-server (set NATS_URL to use your own)');
   }
   let nc: NatsConnection | undefined;
-  let runtime: Runtime;
+  let runtime: Runtime | undefined;
+  let http: HttpServer | undefined;
   try {
     nc = await connect({ ...connectionOptionsFromEnv({ ...env, NATS_URL: url }) });
     runtime = await startRuntime({ ...opts, nc, logger: log });
+    const port = opts.httpPort ?? Number(env['HTTP_PORT'] ?? 8080);
+    if (port !== false) {
+      http = await startHttp({ runtime, registry: runtime.metrics.registry, port });
+      log.info({ port: http.port }, 'http: /healthz /readyz /metrics');
+    }
   } catch (err) {
+    await runtime?.stop();
     await nc?.close();
     await embedded?.stop();
     throw err;
@@ -52,7 +63,9 @@ export async function serve(opts: ServeOptions = {}): Promise<Served> {
     nc,
     url,
     embedded,
+    http,
     stop: async () => {
+      await http?.close();
       await runtime.stop();
       await nc.drain();
       await embedded?.stop();
