@@ -46,7 +46,8 @@ export async function serve(opts: ServeOptions = {}): Promise<Served> {
   let http: HttpServer | undefined;
   try {
     nc = await connect({ ...connectionOptionsFromEnv({ ...env, NATS_URL: url }) });
-    runtime = await startRuntime({ ...opts, nc, logger: log });
+    // The product default (R31): 100 starts per minute per supplier, across all instances.
+    runtime = await startRuntime({ rateLimit: { defaultLimit: 100, windowMs: 60_000 }, ...opts, nc, logger: log });
     const port = opts.httpPort ?? Number(env['HTTP_PORT'] ?? 8080);
     if (port !== false) {
       http = await startHttp({ runtime, registry: runtime.metrics.registry, port });
