@@ -246,7 +246,7 @@ function sections(r: PerformanceReport): Section[] {
       tables: [
         table(
           ['tier', ...SLICE_HEADERS],
-          [...r.byTier.map((s) => [s.tier, ...sliceCells(s)]), ['wedding day (any tier)', ...sliceCells(r.weddingDay)]],
+          [...r.byTier.map((s) => [s.tier, ...sliceCells(s)]), ['wedding day', ...sliceCells(r.weddingDay)]],
         ),
       ],
     }),

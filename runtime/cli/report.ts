@@ -87,9 +87,9 @@ export const reportCommand: Command = {
   name: 'report',
   args: '',
   summary:
-    'A performance report over a period from the stored stats history (kept 30 days): throughput, latency ' +
-    'percentiles, success by vendor type and tier, Saturday vs weekday, season vs off-season, top errors, per-step ' +
-    'conversion and drop-off, alerts. Markdown or self-contained HTML with charts.',
+    'A performance report over a period, from the stored stats history. Throughput, latency percentiles, success ' +
+    'by vendor type and tier, Saturday vs weekday, season vs off-season, top errors, per-step conversion and ' +
+    'drop-off, alerts; Markdown, or self-contained HTML with charts. The history is kept 30 days.',
   example: 'report --since P7D --format html --out weekly.html',
   flags: {
     since: {

@@ -107,8 +107,8 @@ export const scaleCommand: Command = {
   name: 'scale',
   args: '',
   summary:
-    "Overrides the supervisor's scaling on every runtime instance for a while (per-tier concurrency, replicas), or " +
-    'clears the override. Prints what each instance applied.',
+    "Overrides the supervisor's scaling on every instance for a while. Sets per-tier concurrency and/or replicas " +
+    'until --for has passed (or --clear goes back to the policy at once), and prints what each instance applied.',
   example: 'scale --critical 40 --high 20 --for PT30M --by alice',
   flags: {
     critical: { kind: 'string', value: 'N', help: 'concurrency of the critical tier (wedding today or tomorrow)' },

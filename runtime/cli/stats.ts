@@ -85,7 +85,12 @@ export function renderStats(m: StatsMessage, alerts: readonly AlertEvent[], now 
       'throughput',
       `${perSecond(t.completed, m.windowMs)} completed, ${perSecond(t.stepsDone, m.windowMs)} steps (started ${t.started}, completed ${t.completed}, failed ${t.failed}, retried ${t.retried})`,
     ],
-    ['success', `${formatPercent(t.successRate)} of steps (${t.failed} dead of ${t.stepsDone + t.failed})`],
+    [
+      'success',
+      t.stepsDone + t.failed === 0
+        ? 'no finished steps'
+        : `${formatPercent(t.successRate)} of steps (${t.failed} dead of ${t.stepsDone + t.failed})`,
+    ],
     [
       'wedding day',
       wd.stepsDone + wd.failed === 0
@@ -96,7 +101,7 @@ export function renderStats(m: StatsMessage, alerts: readonly AlertEvent[], now 
       'step latency',
       step.count === 0
         ? 'no steps'
-        : `p50 ${formatMs(step.p50)}  p99 ${formatMs(step.p99)}  max ${formatMs(step.max)}  (${formatCount(step.count)} steps)`,
+        : `p50 ${formatMs(step.p50)}  p99 ${formatMs(step.p99)}  max ${formatMs(step.max)}  (${formatCount(step.count)} step${step.count === 1 ? '' : 's'})`,
     ],
     [
       'queues',
@@ -123,8 +128,8 @@ export const statsCommand: Command = {
   name: 'stats',
   args: '',
   summary:
-    'Live view of the cluster-wide stats (or one instance with --instance), redrawn on every message: throughput, ' +
-    'success, latency, queues, errors and active alerts. Ctrl-C to stop.',
+    'Live view of the cluster stats, redrawn on every message. Throughput, success, latency, queues, top errors and ' +
+    'active alerts, cluster-wide or of one instance (--instance). Ctrl-C to stop.',
   example: 'stats --once --json',
   flags: {
     instance: { kind: 'string', value: 'ID', help: "one instance's stats instead of the cluster's" },
@@ -180,6 +185,7 @@ export const statsCommand: Command = {
             } catch (e) {
               return void ctx.err(`ignored a malformed message on ${subject}: ${(e as Error).message}`);
             }
+            if (once && last) return; // the first one is being printed
             last = m;
             lastAt = Date.now();
             if (once) {
@@ -225,13 +231,17 @@ export const statsCommand: Command = {
         );
       }
       const stop = (): void => settle(0);
+      // A reader that goes away (`journeys stats --json | head`) ends the view quietly.
+      const closed = (err: NodeJS.ErrnoException): void => (err.code === 'EPIPE' ? stop() : settle(err));
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
+      process.stdout.on('error', closed);
       try {
         return await finished;
       } finally {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
+        process.stdout.off('error', closed);
         for (const t of timers) clearTimeout(t);
         for (const s of subs) s.unsubscribe();
       }
