@@ -42,6 +42,9 @@ export class MonitorHost {
   #alerts: AlertState | undefined;
   #last: StatsMessage | undefined;
   #busy = false;
+  #stopped = false;
+  /** `at` of each instance's message last merged into a cluster window: each window counts once. */
+  readonly #merged = new Map<string, string>();
 
   constructor(opts: MonitorHostOptions) {
     this.#o = opts;
@@ -59,7 +62,7 @@ export class MonitorHost {
   }
 
   observe(e: MetricEvent): void {
-    this.#actor.send({ type: 'METRIC', event: e });
+    if (!this.#stopped) this.#actor.send({ type: 'METRIC', event: e });
   }
 
   /** Instances whose stats arrived within the last three intervals (this one included). */
@@ -95,6 +98,7 @@ export class MonitorHost {
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true;
     this.#cancel?.();
     this.#sub?.unsubscribe();
     if (this.#leaseRevision > 0) {
@@ -113,7 +117,7 @@ export class MonitorHost {
 
   /** Flushes and publishes this instance's stats; as the aggregator, also the cluster's and the alerts. */
   async tick(): Promise<void> {
-    if (this.#busy) return;
+    if (this.#busy || this.#stopped) return;
     this.#busy = true;
     try {
       const rt = this.#o.runtime;
@@ -159,7 +163,12 @@ export class MonitorHost {
     const live = [...this.#latest.values()].filter((e) => e.receivedAt >= horizon).map((e) => e.message);
     if (live.length === 0) return;
     // Every instance reads the same consumer info: queue lengths are taken once (max), not summed per instance.
-    const cluster = mergeStats(live, now, { timeZone: this.#o.timeZone ?? 'UTC', queues: 'max' });
+    const options = { timeZone: this.#o.timeZone ?? 'UTC', queues: 'max' as const };
+    const all = mergeStats(live, now, options);
+    // Instance ticks are not aligned with ours: a window not yet merged counts now, one merged before not again.
+    const fresh = live.filter((m) => this.#merged.get(m.instance) !== m.at);
+    for (const m of fresh) this.#merged.set(m.instance, m.at);
+    const cluster = { ...mergeStats(fresh, now, options), instances: all.instances, queues: all.queues, cumulative: all.cumulative };
     await rt.js.publish(rt.names.statsCluster, boundedJson(cluster));
     this.#alerts ??= await this.#loadAlertState();
     const { state, events } = evaluateAlerts(this.#alerts, cluster, this.#o.thresholds, now);

@@ -30,6 +30,7 @@ import { WeddingCalendar } from './calendar.ts';
 import { createMetrics, type RuntimeMetrics } from './metrics.ts';
 import { MonitorHost } from './monitor-host.ts';
 import { SupervisorHost } from './supervisor-host.ts';
+import { AdminApi } from './admin-api.ts';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.ts';
 
 export interface RuntimeOptions {
@@ -249,6 +250,8 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
           onError,
         });
   await supervisor?.start();
+  const admin = new AdminApi({ runtime: parts, dlq, definitions, now: () => clock.now(), onError });
+  admin.start();
   metrics.decided(dispatcher.concurrency, supervisor?.replicas ?? 1);
   // The calendar's in-memory counts are flushed on the supervisor's rhythm (a few seconds), never on the hot path.
   const flushCalendar = setInterval(() => void calendar.flush().catch(onError), 5_000);
@@ -284,6 +287,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     supervisor,
     stop: async () => {
       clearInterval(flushCalendar);
+      admin.stop();
       await supervisor?.stop();
       await monitor?.stop();
       await router.stop();

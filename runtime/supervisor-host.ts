@@ -66,7 +66,7 @@ export class SupervisorHost {
     this.#apply();
     this.#lastHandled = { ...this.#o.runtime.dispatcher.handled };
     this.#lastTickAt = this.#o.clock.now();
-    // Operator overrides reach every instance (no queue group); each answers, the CLI takes the first reply.
+    // Operator overrides reach every instance (no queue group); each one answers, and `journeys scale` lists them all.
     this.#sub = this.#o.runtime.nc.subscribe(`${this.#o.runtime.names.prefix}.supervisor.override`, {
       callback: (_err, msg) => {
         try {
@@ -74,7 +74,7 @@ export class SupervisorHost {
           const now = this.#o.clock.now();
           if (body.clear) this.#actor!.send({ type: 'CLEAR_OVERRIDE', now, by: body.by });
           else {
-            const ev = { now, until: body.until ?? 0, by: body.by, ...(body.concurrency ? { concurrency: body.concurrency } : {}), ...(body.replicas ? { replicas: body.replicas } : {}) };
+            const ev = { now, until: body.until ?? 0, by: body.by, ...(body.concurrency ? { concurrency: body.concurrency } : {}), ...(body.replicas !== undefined ? { replicas: body.replicas } : {}) };
             const problem = overrideProblem(ev);
             if (problem) {
               msg.respond(encodeJson({ ok: false, error: { code: 'BAD_COMMAND', message: problem } }));
@@ -82,7 +82,7 @@ export class SupervisorHost {
             }
             this.#actor!.send({ type: 'OVERRIDE', ...ev });
           }
-          void this.#afterTransition();
+          void this.#afterTransition().catch((err: unknown) => this.#o.onError(err));
           msg.respond(encodeJson({ ok: true, instance: this.#o.instanceId, concurrency: currentConcurrency(this.#actor!.getSnapshot()), replicas: this.replicas }));
         } catch (err) {
           msg.respond(encodeJson({ ok: false, error: { code: 'BAD_COMMAND', message: err instanceof Error ? err.message : String(err) } }));
