@@ -16,6 +16,8 @@ import type { DefinitionRegistry } from '../definitions.ts';
 import { RuntimeError, errorMessage } from '../errors.ts';
 import { executionIdOf } from '../execution-record.ts';
 import { serve, type Served } from '../serve.ts';
+import { flakyHandlers, startDemoLoad } from '../demo-load.ts';
+import { rm } from 'node:fs/promises';
 import type { Command } from './command.ts';
 import { readJsonFile } from './defs.ts';
 import { redactUrl } from './output.ts';
@@ -74,6 +76,26 @@ export function sampleStart(now: number, timeZone: string): StartCommand {
   };
 }
 
+/** A progress line every 5 s while the demo load runs: what started, completed, retried and was dead-lettered. */
+function startProgress(served: Served, load: { stop(): void; started(): number }, print: (line: string) => void): { stop(): void } {
+  const timer = setInterval(() => {
+    const s = served.runtime.monitor?.last;
+    const t = s?.cumulative.totals;
+    const q = s?.queues;
+    print(
+      `demo: ${load.started()} starts sent · ${t?.started ?? 0} executions started · ${t?.stepsDone ?? 0} steps done · ` +
+        `${t?.retried ?? 0} retried · ${t?.deadLettered ?? 0} dead-lettered · queue c/h/m/l ` +
+        `${q ? [q.critical, q.high, q.medium, q.low].map((x) => x.pending + x.ackPending).join('/') : '-'}`,
+    );
+  }, 5_000);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      load.stop();
+    },
+  };
+}
+
 function systemZone(): string {
   const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
   return tz && isValidTimeZone(tz) ? tz : 'Europe/London';
@@ -87,6 +109,7 @@ function banner(served: Served, prefix: string, deployed: string[], sample: Star
     `journeys runtime is running (prefix "${prefix}")`,
     `  NATS      ${url}${served.embedded ? ` (embedded nats-server, data in ${served.embedded.dir})` : ''}`,
   ];
+  if (served.http) lines.push(`  dashboard http://127.0.0.1:${served.http.port}/  (also /metrics, /healthz, /readyz)`);
   if (deployed.length > 0) lines.push(`  journeys  ${deployed.join(', ')}`);
   if (sample) {
     lines.push(
@@ -117,6 +140,9 @@ export const runCommand: Command = {
     data: { kind: 'string', value: 'DIR', help: 'data folder of the embedded server (default .data)' },
     port: { kind: 'string', value: 'N', help: 'port of the embedded server (default 4222)' },
     'no-sample': { kind: 'boolean', help: 'no sample journeys, demo handlers or sample execution' },
+    'no-load': { kind: 'boolean', help: 'no generated demo load (default: on with the sample on an embedded server)' },
+    rate: { kind: 'string', value: 'N', help: 'demo starts per second (default 8)' },
+    fresh: { kind: 'boolean', help: 'delete the embedded server\'s data first (default: keep it for the next run)' },
   },
   async run(ctx, f) {
     f.noMoreThan(0);
@@ -124,6 +150,10 @@ export const runCommand: Command = {
     const port = f.int('port', 1);
     const dataDir = f.str('data');
     const sample = !f.bool('no-sample');
+    const rate = f.int('rate', 1);
+    // The demo load runs with the sample journeys on an embedded server (a newcomer's laptop), never against a real cluster.
+    const load = sample && !f.bool('no-load') && !ctx.env['NATS_URL'];
+    if (f.bool('fresh') && !ctx.env['NATS_URL']) await rm(join(dataDir ?? '.data', 'nats'), { recursive: true, force: true });
     const logger = createLogger(ctx.env['LOG_LEVEL'] ?? 'info', pino.destination(2));
     const served = await serve({
       prefix: ctx.prefix,
@@ -132,11 +162,13 @@ export const runCommand: Command = {
       ...(concurrency ? { concurrency } : {}),
       ...(dataDir ? { dataDir } : {}),
       ...(port ? { port } : {}),
-      ...(sample ? { handlers: demoHandlers((line) => ctx.out(line)) } : {}),
+      ...(sample ? { handlers: load ? flakyHandlers(SAMPLE_ACTIONS) : demoHandlers((line) => ctx.out(line)) } : {}),
     });
+    let demo: { stop(): void } | undefined;
 
     let stopping: Promise<void> | undefined;
     const stop = (): Promise<void> => {
+      demo?.stop();
       stopping ??= Promise.race([
         served.stop(),
         new Promise<never>((_, reject) =>
@@ -161,8 +193,18 @@ export const runCommand: Command = {
     try {
       const deployed = sample ? await deploySamples(served.runtime.definitions, logger) : [];
       const cmd = sample && served.embedded ? sampleStart(Date.now(), systemZone()) : undefined;
-      ctx.out(banner(served, ctx.prefix, deployed, cmd));
-      if (cmd) await new JourneyClient(served.nc, ctx.prefix).start(cmd);
+      ctx.out(banner(served, ctx.prefix, deployed, load ? undefined : cmd));
+      const client = new JourneyClient(served.nc, ctx.prefix);
+      if (cmd && !load) await client.start(cmd);
+      if (load) {
+        const generated = startDemoLoad({
+          client,
+          runTag: Date.now().toString(36),
+          ...(rate ? { rate } : {}),
+          onError: (err) => logger.warn({ err: errorMessage(err) }, 'demo start failed'),
+        });
+        demo = startProgress(served, generated, (line) => ctx.out(line));
+      }
     } catch (err) {
       await stop().catch(() => undefined);
       throw err;
