@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jetstream } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { JourneyClient } from '../runtime/client.ts';
 import { startServer, uniqueName, waitFor, type TestServer } from './harness/nats.ts';
@@ -42,18 +43,21 @@ describe('per-supplier rate limit', () => {
     await waitFor('every start ran', async () => (await readAll(nc, obs)).length === PER * suppliers.length, 60_000, 250);
     const runs = await readAll<{ key: string; at: number; pid: number }>(nc, obs);
     expect(new Set(runs.map((r) => r.data.pid)).size).toBe(2);
-    // The combined rate per supplier, over the whole run, is within its limit (+5 %).
     const supplierOf = new Map<string, string>();
     for (const s of suppliers) for (const e of await client.list({ supplierId: s }, 1_000)) supplierOf.set(e.executionId, s);
-    expect(supplierOf.size).toBe(PER * suppliers.length);
+    expect(supplierOf.size).toBe(PER * suppliers.length); // nothing dropped
+    // The limit itself: the starts each supplier got per 2 s window, as counted across both instances in KV.
+    const kv = await new Kvm(nc).open(`${prefix}_ratelimit`);
     for (const s of suppliers) {
+      const counts: number[] = [];
+      for await (const key of await kv.keys(`${s}.*`)) counts.push(Number((await kv.get(key))!.string()));
+      expect(Math.max(...counts)).toBeLessThanOrEqual(20);
+      expect(counts.reduce((a, b) => a + b, 0)).toBe(PER);
+      expect(counts.length).toBeGreaterThanOrEqual(5); // 100 starts at 20 per window
+      // How it looked from outside (informative: timer lateness under load shifts it, the counts above do not).
       const times = runs.filter((r) => supplierOf.get(r.data.key.split('.')[0]!) === s).map((r) => r.data.at).sort((a, b) => a - b);
-      expect(times).toHaveLength(PER);
-      // The first 20 fit the window the burst arrived in; the other 80 were parked and released at the limit's pace.
       const rate = (PER - 21) / ((times.at(-1)! - times[20]!) / 2_000);
-      console.log(`rate-limit: ${s} ran its 80 delayed starts at ${rate.toFixed(2)} per 2 s window (limit 20)`);
-      expect(rate).toBeGreaterThanOrEqual(20 * 0.95);
-      expect(rate).toBeLessThanOrEqual(20 * 1.05);
+      console.log(`rate-limit: ${s}: ${counts.length} windows of at most ${Math.max(...counts)}; delayed starts ran at ${rate.toFixed(2)} per 2 s`);
     }
     // 100 starts at 20 per window need at least 4 further windows: the limit really delayed them.
     expect(Date.now() - t0).toBeGreaterThan(4 * 2_000);
