@@ -129,6 +129,21 @@ function parseTime(time: string): number {
 
 /** Wall-clock fields of `epochMs` in `timeZone`; throws RangeError for an unknown zone. */
 export function localParts(epochMs: number, timeZone: string): LocalParts {
+  // Intl drops milliseconds, so the parts of one second are the same for every millisecond in it: memoise by second.
+  // Priority tiers are computed several times per step, each a formatToParts call otherwise (the hot path's main cost).
+  const key = `${timeZone}|${Math.floor(epochMs / 1000)}`;
+  const hit = partsMemo.get(key);
+  if (hit !== undefined) return hit;
+  const parts = computeLocalParts(epochMs, timeZone);
+  if (partsMemo.size >= PARTS_MEMO_LIMIT) partsMemo.clear();
+  partsMemo.set(key, parts);
+  return parts;
+}
+
+const PARTS_MEMO_LIMIT = 4_096;
+const partsMemo = new Map<string, Readonly<LocalParts>>();
+
+function computeLocalParts(epochMs: number, timeZone: string): LocalParts {
   const p: Record<string, number> = {};
   for (const part of formatterFor(timeZone).formatToParts(epochMs)) {
     if (part.type !== 'literal') p[part.type] = Number(part.value);

@@ -7,7 +7,13 @@ import { connect, credsAuthenticator, nkeyAuthenticator, type ConnectionOptions,
 import { RuntimeError } from './errors.ts';
 
 export function connectionOptionsFromEnv(env: NodeJS.ProcessEnv = process.env): ConnectionOptions {
-  const opts: ConnectionOptions = { servers: (env['NATS_URL'] ?? 'nats://127.0.0.1:4222').split(','), name: 'journey-runtime' };
+  const opts: ConnectionOptions = {
+    servers: (env['NATS_URL'] ?? 'nats://127.0.0.1:4222').split(','),
+    name: 'journey-runtime',
+    // Without this every request (each KV read and write, each JetStream publish) builds an Error for a possible
+    // timeout's stack trace up front: about 15 % of the runtime's CPU in a profile of the start path.
+    noAsyncTraces: true,
+  };
   try {
     if (env['NATS_USER']) {
       opts.user = env['NATS_USER'];

@@ -83,7 +83,7 @@ function withHelpers(srv: NatsServerProcess, dir: string): TestServer {
     ...srv,
     stop,
     [Symbol.asyncDispose]: stop,
-    connect: () => connect({ servers: srv.url }),
+    connect: () => connect({ servers: srv.url, noAsyncTraces: true }),
   };
 }
 

@@ -11,7 +11,7 @@ import { startRuntime } from '../../runtime/runtime.ts';
 import type { ActionInvocation } from '../../runtime/actions.ts';
 
 const prefix = process.env['JRN_PREFIX'] ?? 'jrn';
-const nc = await connect({ servers: process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222' });
+const nc = await connect({ servers: process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222', noAsyncTraces: true });
 const js = jetstream(nc);
 const delay = Number(process.env['ACTION_DELAY_MS'] ?? 0);
 
