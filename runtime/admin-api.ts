@@ -34,11 +34,11 @@ export class AdminApi {
     const p = this.#o.runtime.names.prefix;
     const handlers: Record<string, Handler> = {
       'dlq.replay': async (b) => {
-        const e = await this.#o.dlq.replay(seqOf(b));
+        const e = await this.#o.dlq.replay(seqOf(b), byOf(b));
         return { target: e.executionId, result: { replayed: e.seq, executionId: e.executionId, stepId: e.stepId } };
       },
       'dlq.discard': async (b) => {
-        const e = await this.#o.dlq.discard(seqOf(b));
+        const e = await this.#o.dlq.discard(seqOf(b), byOf(b));
         return { target: e.executionId, result: { discarded: e.seq, executionId: e.executionId } };
       },
       'executions.status': async (b) => {
@@ -78,7 +78,8 @@ export class AdminApi {
       if (typeof body !== 'object' || body === null) throw new RejectedError('BAD_COMMAND', 'payload must be a JSON object');
       const by = typeof body['by'] === 'string' ? body['by'] : msg.headers?.get('Jrn-User') || 'unknown';
       const { target, result } = await handler(body);
-      if (!action.endsWith('.status')) await rt.js.publish(`${rt.names.prefix}.audit.${action}`, encodeJson({ action, by, target, at: this.#o.now() }));
+      // Reads are not audited; dead-letter actions audit themselves (whoever calls them: CLI, dashboard, here).
+      if (!action.endsWith('.status') && !action.startsWith('dlq.')) await rt.js.publish(`${rt.names.prefix}.audit.${action}`, encodeJson({ action, by, target, at: this.#o.now() }));
       msg.respond(encodeJson({ ok: true, result }));
     } catch (err) {
       if (!(err instanceof RejectedError)) this.#o.onError(err);
@@ -86,6 +87,10 @@ export class AdminApi {
       msg.respond(encodeJson({ ok: false, error: { code, message: errorMessage(err) } }));
     }
   }
+}
+
+function byOf(body: Record<string, unknown>): string {
+  return typeof body['by'] === 'string' ? body['by'] : 'unknown';
 }
 
 function seqOf(body: Record<string, unknown>): number {

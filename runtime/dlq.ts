@@ -72,21 +72,29 @@ export class DeadLetters {
     }
   }
 
-  /** Resumes the execution at its failed step, then removes the entry. */
-  async replay(seq: number): Promise<DlqEntry> {
+  /** Resumes the execution at its failed step, then removes the entry; recorded in the audit stream with `by` (R34). */
+  async replay(seq: number, by = 'unknown'): Promise<DlqEntry> {
     const e = await this.get(seq);
     const work: Work = { k: 'replay' };
     const h = headers();
     h.set('Nats-Msg-Id', `replay:${seq}`);
     await this.#js.publish(this.#n.work(e.tier, e.supplierId, e.executionId), encode(work), { headers: h });
     await this.#jsm.streams.deleteMessage(this.#n.streams.dlq, seq, false);
+    await this.#audit('replay', by, e);
     return e;
   }
 
-  async discard(seq: number): Promise<DlqEntry> {
+  /** Removes the entry without replaying it (the execution stays failed); audited like a replay. */
+  async discard(seq: number, by = 'unknown'): Promise<DlqEntry> {
     const e = await this.get(seq);
     await this.#jsm.streams.deleteMessage(this.#n.streams.dlq, seq, false);
+    await this.#audit('discard', by, e);
     return e;
+  }
+
+  async #audit(action: 'replay' | 'discard', by: string, e: DlqEntry): Promise<void> {
+    const record = { action: `dlq.${action}`, by, target: e.executionId, seq: e.seq, stepId: e.stepId, at: Date.now() };
+    await this.#js.publish(`${this.#n.prefix}.audit.dlq.${action}`, encodeJson(record));
   }
 }
 

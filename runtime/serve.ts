@@ -11,6 +11,7 @@ import { connectionOptionsFromEnv } from './connection.ts';
 import { startNatsServer, type NatsServerProcess } from './nats-server-process.ts';
 import { startRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
 import { startHttp, type HttpServer } from './http.ts';
+import { dashboardRoutes, type Dashboard } from './dashboard/routes.ts';
 
 export interface ServeOptions extends Omit<RuntimeOptions, 'nc'> {
   /** Data folder of the embedded server. @default '.data' */
@@ -44,16 +45,22 @@ export async function serve(opts: ServeOptions = {}): Promise<Served> {
   let nc: NatsConnection | undefined;
   let runtime: Runtime | undefined;
   let http: HttpServer | undefined;
+  let dashboard: Dashboard | undefined;
   try {
     nc = await connect({ ...connectionOptionsFromEnv({ ...env, NATS_URL: url }) });
     // The product default (R31): 100 starts per minute per supplier, across all instances.
     runtime = await startRuntime({ rateLimit: { defaultLimit: 100, windowMs: 60_000 }, ...opts, nc, logger: log });
     const port = opts.httpPort ?? Number(env['HTTP_PORT'] ?? 8080);
     if (port !== false) {
-      http = await startHttp({ runtime, registry: runtime.metrics.registry, port });
-      log.info({ port: http.port }, 'http: /healthz /readyz /metrics');
+      const thresholds = opts.monitor === false ? undefined : opts.monitor?.thresholds;
+      dashboard = dashboardRoutes(runtime, { ...(thresholds ? { thresholds } : {}), onError: (err) => log.warn({ err }, 'dashboard') });
+      // Loopback unless told otherwise (HTTP_HOST=0.0.0.0 in a container): the dashboard can replay dead letters.
+      const host = env['HTTP_HOST'] ?? '127.0.0.1';
+      http = await startHttp({ runtime, registry: runtime.metrics.registry, port, host, routes: dashboard.routes });
+      log.info({ port: http.port }, 'http: / (dashboard) /healthz /readyz /metrics');
     }
   } catch (err) {
+    dashboard?.close();
     await runtime?.stop();
     await nc?.close();
     await embedded?.stop();
@@ -66,6 +73,7 @@ export async function serve(opts: ServeOptions = {}): Promise<Served> {
     embedded,
     http,
     stop: async () => {
+      dashboard?.close(); // ends the open event streams, which would keep the HTTP server from closing
       await http?.close();
       await runtime.stop();
       await nc.drain();

@@ -1,4 +1,5 @@
 /** `journeys dlq ls|show|replay|discard`: the dead-letter queue. */
+import { userInfo } from 'node:os';
 import type { DeadLetters, DlqEntry, DlqFilter } from '../dlq.ts';
 import { errorMessage } from '../errors.ts';
 import { UsageError, type Flags } from './args.ts';
@@ -155,7 +156,7 @@ const replay: Command = {
       return void ctx.out(`${list.length} entr${list.length === 1 ? 'y' : 'ies'} (dry run: nothing replayed)`);
     }
     if (targets.length === 0) return void ctx.out(ctx.json ? json([]) : 'no dead letters match');
-    await each(ctx, 'replay', targets, (seq) => dlq.replay(seq));
+    await each(ctx, 'replay', targets, (seq) => dlq.replay(seq, operator(ctx.env)));
   },
 };
 
@@ -169,7 +170,7 @@ const discard: Command = {
     if (f.positionals.length === 0) throw new UsageError('missing <seq>');
     const targets = seqs(f);
     const dlq = await dlqOf(ctx);
-    await each(ctx, 'discard', targets, (seq) => dlq.discard(seq));
+    await each(ctx, 'discard', targets, (seq) => dlq.discard(seq, operator(ctx.env)));
   },
 };
 
@@ -178,3 +179,8 @@ async function dlqOf(ctx: Context): Promise<DeadLetters> {
 }
 
 export const dlqCommands: readonly Command[] = [ls, show, replay, discard];
+
+/** Who runs the CLI, for the audit record. */
+function operator(env: NodeJS.ProcessEnv): string {
+  return env['USER'] ?? env['LOGNAME'] ?? userInfo().username;
+}
