@@ -191,4 +191,20 @@ describe('cli - against a running runtime', () => {
     expect(dlq).toMatchObject({ code: 0, stderr: '' });
     expect(JSON.parse(dlq.stdout)).toEqual([]);
   });
+
+  it('cli - import starts every line of a CSV file with a progress bar, and sums up the refused lines', async () => {
+    const rows = ['supplierId,clientId,journeyId,weddingDate,timeZone,client.email,guestCount'];
+    for (let i = 0; i < 40; i++) rows.push(`imp,c${i},one-step,2027-06-12,Europe/London,"c${i}@example.com",${100 + i}`);
+    rows.push('imp,bad-zone,one-step,2027-06-12,Mars/Base,,10'); // line 42
+    rows.push('imp,no-journey,nope,2027-06-12,Europe/London,,10'); // line 43
+    const file = join(dir, 'bookings.csv');
+    await writeFile(file, rows.join('\n') + '\n');
+    const r = await cli(['import', file]);
+    expect(r.code).toBe(1);
+    expect(r.stdout.trim()).toBe('started 40 of 42');
+    const errLines = lines(r.stderr);
+    expect(errLines.at(-1)).toMatch(/^journeys: 2 of 42 lines refused; first: line 42: .*Mars\/Base/);
+    expect(r.stderr).toMatch(/\[#+\] 42\/42 100 % · [\d.]+\/s · ETA 0 s/);
+    await waitFor('the imported executions ran', () => sent.length >= 41); // and the one started above
+  });
 });

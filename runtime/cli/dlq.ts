@@ -1,5 +1,6 @@
 /** `journeys dlq ls|show|replay|discard`: the dead-letter queue. */
 import { userInfo } from 'node:os';
+import { throttledProgress } from './progress.ts';
 import type { DeadLetters, DlqEntry, DlqFilter } from '../dlq.ts';
 import { errorMessage } from '../errors.ts';
 import { UsageError, type Flags } from './args.ts';
@@ -107,8 +108,8 @@ async function each(
 ): Promise<void> {
   const done: { seq: number; executionId: string; stepId: string; journeyId: string }[] = [];
   const failed: { seq: number; error: unknown }[] = [];
+  const progress = throttledProgress((t, last) => ctx.progress(`${verb} ${t}`, last), targets.length);
   for (const [i, seq] of targets.entries()) {
-    if (targets.length > 1) ctx.progress(`${verb} ${i + 1}/${targets.length}`, i + 1 === targets.length);
     try {
       const e = await op(seq);
       done.push({ seq, executionId: e.executionId, stepId: e.stepId, journeyId: e.journeyId });
@@ -116,6 +117,7 @@ async function each(
       if (targets.length === 1) throw err;
       failed.push({ seq, error: err });
     }
+    if (targets.length > 1) progress(i + 1);
   }
   const past = verb === 'replay' ? 'replayed' : 'discarded';
   if (ctx.json) ctx.out(json(done.map((d) => ({ ...d, [past]: true }))));

@@ -13,6 +13,7 @@ import { commandHelp, connectCli, type Command, type Context, type FlagHelp } fr
 import { defsCommands } from './defs.ts';
 import { dlqCommands } from './dlq.ts';
 import { executionCommands } from './executions.ts';
+import { importCommand } from './import.ts';
 import { reportCommand } from './report.ts';
 import { runCommand } from './run.ts';
 import { scaleCommand } from './scale.ts';
@@ -28,6 +29,7 @@ const COMMANDS: readonly Command[] = [
   runCommand,
   ...defsCommands,
   ...executionCommands,
+  importCommand,
   ...dlqCommands,
   scaleCommand,
   statsCommand,
