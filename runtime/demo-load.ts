@@ -1,5 +1,5 @@
 /**
- * The demo's generated load (R24): starts shaped like a June Saturday for the four sample vendor journeys — many weddings
+ * The demo's generated load (R24): starts shaped like a June Saturday for the sample vendor journeys — many weddings
  * today, some tomorrow, this week, this month and next year, in four time zones — at a steady rate, with demo action
  * handlers that sometimes fail (retried) and now and then fail for good (dead-lettered), so every dashboard tab has
  * something to show within a minute.
@@ -10,7 +10,8 @@ import type { ActionHandler } from './actions.ts';
 import type { JourneyClient } from './client.ts';
 import { ActionError } from './errors.ts';
 
-const JOURNEYS = ['photographer-classic', 'venue-final-details', 'caterer-menu-tasting', 'florist-approval'] as const;
+/** The four vendor journeys wait for weeks; the planner's day-of journey completes in seconds, so completions show too. */
+const JOURNEYS = ['photographer-classic', 'venue-final-details', 'caterer-menu-tasting', 'florist-approval', 'planner-day-of'] as const;
 const ZONES = ['Europe/London', 'America/New_York', 'Australia/Sydney', 'Asia/Kolkata'] as const;
 /** Days to the wedding and their weight: a Saturday in June is mostly weddings today. */
 const SHAPE: readonly (readonly [days: number, weight: number])[] = [
@@ -43,7 +44,8 @@ export function demoStart(n: number, runTag: string, now: number): StartCommand 
     }
     point -= w;
   }
-  const timeZone = ZONES[n % ZONES.length]!;
+  // Not the same counter as the journey's, or each vendor type would always get the same zone (and its quiet hours).
+  const timeZone = ZONES[Math.floor(n / JOURNEYS.length) % ZONES.length]!;
   return {
     supplierId: `demo-${String(n % SUPPLIERS).padStart(2, '0')}`,
     clientId: `${runTag}-${n}`,
