@@ -9,7 +9,7 @@
  */
 import { initialTransition, transition, type SnapshotFrom } from 'xstate';
 import type { KV } from '@nats-io/kv';
-import type { ExecutionEvent } from '../actors/execution-state.ts';
+import type { ExecutionEvent, Outcome } from '../actors/execution-state.ts';
 import type { JourneyExecutionMachine } from '../actors/journey-execution.ts';
 import { tierAt, type Tier } from '../actors/priority.ts';
 import { retryDelayMs, retryPolicyFor, type RetryPolicy } from '../actors/retry-policy.ts';
@@ -27,7 +27,7 @@ import type { MetricEvent } from '../actors/monitor.ts';
 import type { RateLimiter } from './rate-limit.ts';
 
 /** The outcome the dispatcher turns into an ack or a nak. */
-export type Outcome = { ack: true } | { ack: false; delayMs: number; reason: string };
+export type WorkOutcome = { ack: true } | { ack: false; delayMs: number; reason: string };
 
 export interface DeadLetter {
   executionId: string;
@@ -50,7 +50,7 @@ export interface ExecutorHooks {
   /** Observability: executions started and finished, action steps run (the monitor and Prometheus feed on these). */
   onMetric?: (e: MetricEvent) => void;
   /** An execution reached a final state (for embedders waiting on specific executions). */
-  onFinish?: (e: { executionId: string; outcome: 'completed' | 'exited' | 'cancelled'; tier: Tier }) => void;
+  onFinish?: (e: { executionId: string; outcome: Outcome; tier: Tier }) => void;
   /** A wedding entered the calendar (+1) or left a date when it moved (-1). */
   onWedding?: (e: { weddingDate: string; timeZone: string; delta: 1 | -1 }) => void;
   /** A start over its supplier's rate limit, parked until `at`. */
@@ -85,7 +85,7 @@ export class Executor {
   }
 
   /** Processes one work message for `executionId`. Never throws for bad data: it is reported in the outcome. */
-  async handle(supplierId: string, executionId: string, work: Work): Promise<Outcome> {
+  async handle(supplierId: string, executionId: string, work: Work): Promise<WorkOutcome> {
     const entry = await this.#o.kv.get(executionId);
     const exists = entry !== null && entry.value.length > 0;
     let record: ExecutionRecord;
@@ -181,7 +181,7 @@ export class Executor {
     }
     for (const report of after) report();
     if (record.status === 'done') {
-      const outcome = snap.value === 'exited' || snap.value === 'cancelled' ? snap.value : 'completed';
+      const outcome: Outcome = snap.value === 'exited' || snap.value === 'cancelled' ? snap.value : 'completed';
       const done: (() => void)[] = [];
       this.#metric(done, { type: 'execution.finished', at: record.updatedAt, outcome, ms: record.updatedAt - record.startedAt }, ctx);
       for (const report of done) report();

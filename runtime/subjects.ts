@@ -72,6 +72,3 @@ export function names(prefix = 'jrn'): Names {
     routerConsumer: 'router',
   };
 }
-
-/** Supplier and client ids appear as subject tokens and KV keys. */
-export const ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
