@@ -110,6 +110,7 @@ export class MonitorHost {
   }
 
   #arm(): void {
+    if (this.#stopped) return;
     this.#cancel = this.#o.clock.setTimer(() => {
       void this.tick().finally(() => this.#arm());
     }, this.#interval);

@@ -41,6 +41,7 @@ export class SupervisorHost {
   #lastHandled: Record<Tier, number> = { critical: 0, high: 0, medium: 0, low: 0 };
   #lastTickAt = 0;
   #busy = false;
+  #stopped = false;
 
   constructor(opts: SupervisorHostOptions) {
     this.#o = opts;
@@ -93,12 +94,14 @@ export class SupervisorHost {
   }
 
   async stop(): Promise<void> {
+    this.#stopped = true;
     this.#cancel?.();
     this.#sub?.unsubscribe();
     this.#actor?.stop();
   }
 
   #arm(): void {
+    if (this.#stopped) return;
     this.#cancel = this.#o.clock.setTimer(() => {
       void this.tick().finally(() => this.#arm());
     }, this.#o.tickMs ?? 5_000);
@@ -106,7 +109,7 @@ export class SupervisorHost {
 
   /** Measures, decides, applies and publishes once. */
   async tick(): Promise<void> {
-    if (this.#busy || !this.#actor) return;
+    if (this.#busy || this.#stopped || !this.#actor) return;
     this.#busy = true;
     try {
       const rt = this.#o.runtime;
