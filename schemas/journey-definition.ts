@@ -59,11 +59,18 @@ export const ActionStepSchema = Type.Object(
     retry: Type.Optional(
       Type.Object(
         {
-          attempts: Type.Integer({ minimum: 1, maximum: 10, description: 'Total attempts, including the first.' }),
-          backoff: IsoDuration('Delay before the first retry, e.g. `PT10S`; positive.'),
-          factor: Type.Number({ minimum: 1, maximum: 10, description: 'Multiplier applied to the delay per retry.' }),
+          attempts: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: 10, description: 'Total attempts, including the first.' }),
+          ),
+          backoff: Type.Optional(IsoDuration('Delay before the first retry, e.g. `PT10S`; positive.')),
+          factor: Type.Optional(
+            Type.Number({ minimum: 1, maximum: 10, description: 'Multiplier applied to the delay per retry.' }),
+          ),
         },
-        { additionalProperties: false, description: 'Overrides the runtime default retry policy for this step.' },
+        {
+          additionalProperties: false,
+          description: 'Overrides the runtime default retry policy for this step; absent fields keep the tier default.',
+        },
       ),
     ),
     approval: Type.Optional(

@@ -121,6 +121,10 @@ describe('validateJourneyConfiguration: valid documents', () => {
     expect(validateJourneyConfiguration(variant((d) => (d.steps['sixWeeks']!['offset'] = '-P1Y2M'))).ok).toBe(true);
   });
 
+  it('accepts a retry override with only some fields (the rest stay the tier default)', () => {
+    expect(validateJourneyConfiguration(variant((d) => (d.steps['welcome']!['retry'] = { attempts: 5 }))).ok).toBe(true);
+  });
+
   it('ignores UNKNOWN_ACTION without a list of known actions', () => {
     expect(validateJourneyConfiguration(variant((d) => (d.steps['welcome']!['action'] = 'fax.send'))).ok).toBe(true);
   });
