@@ -380,10 +380,12 @@ describe('the demo, run as a new user would from the README', () => {
     expect(stderr).not.toMatch(/^journeys: /m);
     expect(existsSync(join(dataDir, 'nats'))).toBe(true);
     expect(existsSync(join(dataDir, 'nats', 'jetstream'))).toBe(true);
-    // Last: the exit status the user's shell sees (the runtime itself stopped cleanly if we got here).
-    expect(result, `npm start's exit status after Ctrl-C (everything stopped ${stoppedIn} ms after SIGINT)`).toEqual({
-      code: 0,
-      signal: null,
-    });
+    // Last: the exit status the user's shell sees. The runtime exits 0 on SIGINT; npm itself also receives the terminal's
+    // SIGINT and, depending on which of them it handles first, reports the interrupt as 130 (128 + SIGINT), the shell
+    // convention for Ctrl-C. Either is a clean stop; anything else (a crash, a non-zero exit of the runtime) is not.
+    expect([0, 130], `npm start's exit status after Ctrl-C (everything stopped ${stoppedIn} ms after SIGINT)`).toContain(
+      result!.code,
+    );
+    expect(result!.signal).toBeNull();
   }, 30_000);
 });
