@@ -29,6 +29,7 @@ export interface MonitorHostOptions {
 }
 
 const LEASE_KEY = 'stats-aggregator';
+const BATCH = 256;
 const ALERT_STATE_KEY = 'alerts.state';
 
 export class MonitorHost {
@@ -43,6 +44,7 @@ export class MonitorHost {
   #last: StatsMessage | undefined;
   #busy = false;
   #stopped = false;
+  #buffer: MetricEvent[] = [];
   /** `at` of each instance's message last merged into a cluster window: each window counts once. */
   readonly #merged = new Map<string, string>();
 
@@ -61,8 +63,18 @@ export class MonitorHost {
     return this.#last;
   }
 
+  /** Buffers an event; they reach the machine in batches (one XState event per metric was ~5 % of the hot path's CPU). */
   observe(e: MetricEvent): void {
-    if (!this.#stopped) this.#actor.send({ type: 'METRIC', event: e });
+    if (this.#stopped) return;
+    this.#buffer.push(e);
+    if (this.#buffer.length >= BATCH) this.#drain();
+  }
+
+  #drain(): void {
+    if (this.#buffer.length === 0) return;
+    const events = this.#buffer;
+    this.#buffer = [];
+    this.#actor.send({ type: 'METRICS', events });
   }
 
   /** Instances whose stats arrived within the last three intervals (this one included). */
@@ -127,6 +139,7 @@ export class MonitorHost {
         const ci = await rt.jsm.consumers.info(rt.names.streams.work, rt.names.workConsumer(tier));
         this.observe({ type: 'queue', at: now, tier, pending: ci.num_pending, ackPending: ci.num_ack_pending });
       }
+      this.#drain();
       this.#actor.send({ type: 'FLUSH', now });
       const last = this.#actor.getSnapshot().context.last;
       if (last) {
