@@ -1,19 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { createTestKit } from '../runtime/testkit.ts';
-import { startServer, uniqueName, waitFor, type TestServer } from './harness/nats.ts';
+import { useNats, uniqueName, waitFor } from './harness/nats.ts';
 import { readAll } from './harness/streams.ts';
 
-let server: TestServer;
 let nc: NatsConnection;
-beforeAll(async () => {
-  server = await startServer();
-  nc = await server.connect();
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.stop();
-});
+useNats((_server, c) => (nc = c));
 
 const remote = {
   id: 'remote',

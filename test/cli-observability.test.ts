@@ -2,12 +2,9 @@
  * `journeys scale`, `stats` and `report` as real child processes (tsx) against a real nats-server, with a runtime in this
  * process under a unique prefix publishing stats every 300 ms.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,47 +12,23 @@ import { JourneyClient } from '../runtime/client.ts';
 import { startRuntime, type Runtime } from '../runtime/runtime.ts';
 import type { StatsMessage } from '../schemas/stats.ts';
 import { oneStep } from './fixtures.ts';
-import { startServer, uniqueName, waitFor, type TestServer } from './harness/nats.ts';
+import { useNats, uniqueName, waitFor, type TestServer } from './harness/nats.ts';
+import { lines, runCli, type CliResult } from './harness/cli.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const TSX_CLI = createRequire(import.meta.url).resolve('tsx/cli');
 
 let server: TestServer;
 let nc: NatsConnection;
+useNats((s, c) => ([server, nc] = [s, c]));
 let runtime: Runtime;
 let prefix: string;
 let dir: string;
 const cluster: StatsMessage[] = [];
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+const cli = (args: string[], opts: { prefix?: string } = {}): Promise<CliResult> =>
+  runCli(args, { url: server.url, prefix: opts.prefix ?? prefix, env: { USER: 'tester' } });
 
-function cli(args: string[], opts: { prefix?: string } = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [TSX_CLI, 'runtime/cli/main.ts', ...args, '--prefix', opts.prefix ?? prefix],
-      {
-        cwd: ROOT,
-        timeout: 30_000,
-        env: { ...process.env, NATS_URL: server.url, LOG_LEVEL: 'silent', USER: 'tester' },
-      },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-const lines = (text: string): string[] => text.split('\n').filter((l) => l.length > 0);
 
 beforeAll(async () => {
-  server = await startServer();
-  nc = await server.connect();
   prefix = uniqueName('obs');
   runtime = await startRuntime({
     nc,
@@ -71,8 +44,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await runtime?.stop();
-  await nc?.close();
-  await server?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 

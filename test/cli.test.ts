@@ -2,56 +2,32 @@
  * The `journeys` CLI as a real child process (tsx, as `npx tsx runtime/cli/main.ts` runs it) against a real nats-server,
  * with a runtime in this process under a unique prefix.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRuntime, type Runtime } from '../runtime/runtime.ts';
 import { oneStep } from './fixtures.ts';
-import { startServer, uniqueName, waitFor, type TestServer } from './harness/nats.ts';
+import { lines, runCli, type CliResult } from './harness/cli.ts';
+import { useNats, uniqueName, waitFor, type TestServer } from './harness/nats.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-// What `npx tsx` runs, without npx's own start-up cost.
-const TSX_CLI = createRequire(import.meta.url).resolve('tsx/cli');
 
 let server: TestServer;
 let nc: NatsConnection;
+useNats((s, c) => ([server, nc] = [s, c]));
 let runtime: Runtime;
 let prefix: string;
 let dir: string;
 const sent: string[] = [];
 
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs the CLI with `--prefix` of the test runtime and NATS_URL of the test server. */
-function cli(args: string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [TSX_CLI, 'runtime/cli/main.ts', ...args, '--prefix', prefix],
-      { cwd: ROOT, timeout: 20_000, env: { ...process.env, NATS_URL: server.url, LOG_LEVEL: 'silent', ...env } },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+const cli = (args: string[], env: Record<string, string> = {}): Promise<CliResult> =>
+  runCli(args, { url: server.url, prefix, env, timeoutMs: 20_000 });
 
-const lines = (text: string): string[] => text.split('\n').filter((l) => l.length > 0);
 
 beforeAll(async () => {
-  server = await startServer();
-  nc = await server.connect();
   prefix = uniqueName('cli');
   runtime = await startRuntime({
     nc,
@@ -73,8 +49,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await runtime?.stop();
-  await nc?.close();
-  await server?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 

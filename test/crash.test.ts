@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { JourneyClient } from '../runtime/client.ts';
-import { startServer, uniqueName, waitFor, type TestServer } from './harness/nats.ts';
+import { useNats, uniqueName, waitFor, type TestServer } from './harness/nats.ts';
 import { spawnRuntime, type RuntimeProcess } from './harness/processes.ts';
 import { createObservationStream, readAll, streamCount } from './harness/streams.ts';
 
@@ -23,16 +23,11 @@ const twoActions = {
 
 let server: TestServer;
 let nc: NatsConnection;
+useNats((s, c) => ([server, nc] = [s, c]));
 const procs: RuntimeProcess[] = [];
 
-beforeAll(async () => {
-  server = await startServer();
-  nc = await server.connect();
-});
 afterAll(async () => {
   await Promise.all(procs.map((p) => p.kill('SIGKILL')));
-  await nc?.close();
-  await server?.stop();
 });
 
 async function setup(count: number, env: Record<string, string>) {

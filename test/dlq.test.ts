@@ -5,19 +5,17 @@ import { startRuntime, type Runtime } from '../runtime/runtime.ts';
 import { JourneyClient } from '../runtime/client.ts';
 import { ActionError } from '../runtime/errors.ts';
 import type { ActionInvocation } from '../runtime/actions.ts';
-import { startServer, uniqueName, waitFor, type TestServer } from './harness/nats.ts';
+import { useNats, uniqueName, waitFor } from './harness/nats.ts';
 import { oneStep } from './fixtures.ts';
 
-let server: TestServer;
 let nc: NatsConnection;
+useNats((_server, c) => (nc = c));
 let runtime: Runtime;
 let client: JourneyClient;
 const attempts: { key: string; attempt: number; at: number }[] = [];
 let broken = true;
 
 beforeAll(async () => {
-  server = await startServer();
-  nc = await server.connect();
   const prefix = uniqueName('d');
   runtime = await startRuntime({
     nc,
@@ -41,8 +39,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await runtime?.stop();
-  await nc?.close();
-  await server?.stop();
 });
 
 describe('retries and dead-letter queue', () => {

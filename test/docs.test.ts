@@ -10,15 +10,13 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { startRuntime, type Runtime } from '../runtime/runtime.ts';
 import { ActionError } from '../runtime/errors.ts';
-import { startServer, waitFor, type TestServer } from './harness/nats.ts';
+import { useNats, waitFor } from './harness/nats.ts';
 
-let server: TestServer;
 let nc: NatsConnection;
+useNats((_server, c) => (nc = c));
 let runtime: Runtime;
 const failedOnce = new Set<string>();
 beforeAll(async () => {
-  server = await startServer();
-  nc = await server.connect();
   runtime = await startRuntime({
     nc,
     logger: pino({ level: 'silent' }),
@@ -37,8 +35,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await runtime?.stop();
-  await nc?.close();
-  await server?.stop();
 });
 
 /** Splits a shell line into words, honouring '…' and "…" quoting and the '…'$VAR'…' splices the page uses. */

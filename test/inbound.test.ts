@@ -1,25 +1,20 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { JourneyClient } from '../runtime/client.ts';
 import { RejectedError } from '../runtime/errors.ts';
-import { startServer, uniqueName, waitFor, type TestServer } from './harness/nats.ts';
+import { useNats, uniqueName, waitFor, type TestServer } from './harness/nats.ts';
 import { spawnRuntime, type RuntimeProcess } from './harness/processes.ts';
 import { createObservationStream, readAll, streamCount } from './harness/streams.ts';
 import { oneStep } from './fixtures.ts';
 
 let server: TestServer;
 let nc: NatsConnection;
+useNats((s, c) => ([server, nc] = [s, c]));
 let proc: RuntimeProcess | undefined;
 
-beforeAll(async () => {
-  server = await startServer();
-  nc = await server.connect();
-});
 afterAll(async () => {
   await proc?.kill('SIGKILL');
-  await nc?.close();
-  await server?.stop();
 });
 
 const valid = (i: number) => ({ supplierId: 'good', clientId: `c${i}`, journeyId: 'one-step', weddingDate: '2028-05-20', timeZone: 'Asia/Kolkata' });

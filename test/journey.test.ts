@@ -1,21 +1,13 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { createTestKit, type TestKit } from '../runtime/testkit.ts';
 import type { ActionInvocation } from '../runtime/actions.ts';
-import { startServer, uniqueName, type TestServer } from './harness/nats.ts';
+import { useNats, uniqueName } from './harness/nats.ts';
 import { everyStepKind } from './fixtures.ts';
 
-let server: TestServer;
 let nc: NatsConnection;
+useNats((_server, c) => (nc = c));
 
-beforeAll(async () => {
-  server = await startServer();
-  nc = await server.connect();
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.stop();
-});
 
 async function kitAt(iso: string): Promise<{ kit: TestKit; calls: ActionInvocation[] }> {
   const calls: ActionInvocation[] = [];

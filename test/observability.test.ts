@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import parsePrometheus from 'parse-prometheus-text-format';
@@ -9,24 +9,19 @@ import { JourneyClient } from '../runtime/client.ts';
 import { ActionError } from '../runtime/errors.ts';
 import type { AlertEvent } from '../actors/alerts.ts';
 import type { StatsMessage } from '../schemas/stats.ts';
-import { startServer, uniqueName, waitFor, type TestServer } from './harness/nats.ts';
+import { useNats, uniqueName, waitFor, type TestServer } from './harness/nats.ts';
 import { spawnRuntime, type RuntimeProcess } from './harness/processes.ts';
 import { createObservationStream } from './harness/streams.ts';
 import { oneStep } from './fixtures.ts';
 
 let server: TestServer;
 let nc: NatsConnection;
+useNats((s, c) => ([server, nc] = [s, c]));
 const procs: RuntimeProcess[] = [];
 const runtimes: Runtime[] = [];
-beforeAll(async () => {
-  server = await startServer();
-  nc = await server.connect();
-});
 afterAll(async () => {
   await Promise.all(runtimes.map((r) => r.stop()));
   await Promise.all(procs.map((p) => p.kill('SIGKILL')));
-  await nc?.close();
-  await server?.stop();
 });
 
 /** The newest message on a subject, collected from a live subscription. */

@@ -1,24 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { JourneyClient } from '../runtime/client.ts';
-import { startServer, uniqueName, waitFor, type TestServer } from './harness/nats.ts';
+import { useNats, uniqueName, waitFor, type TestServer } from './harness/nats.ts';
 import { spawnRuntime, type RuntimeProcess } from './harness/processes.ts';
 import { createObservationStream, readAll } from './harness/streams.ts';
 import { oneStep } from './fixtures.ts';
 
 let server: TestServer;
 let nc: NatsConnection;
+useNats((s, c) => ([server, nc] = [s, c]));
 const procs: RuntimeProcess[] = [];
-beforeAll(async () => {
-  server = await startServer();
-  nc = await server.connect();
-});
 afterAll(async () => {
   await Promise.all(procs.map((p) => p.kill('SIGKILL')));
-  await nc?.close();
-  await server?.stop();
 });
 
 describe('per-supplier rate limit', () => {

@@ -1,20 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { createTestKit } from '../runtime/testkit.ts';
 import type { ActionInvocation } from '../runtime/actions.ts';
 import { DefinitionInvalidError } from '../schemas/validate.ts';
-import { startServer, uniqueName, type TestServer } from './harness/nats.ts';
+import { useNats, uniqueName } from './harness/nats.ts';
 
-let server: TestServer;
 let nc: NatsConnection;
-beforeAll(async () => {
-  server = await startServer();
-  nc = await server.connect();
-});
-afterAll(async () => {
-  await nc?.close();
-  await server?.stop();
-});
+useNats((_server, c) => (nc = c));
 
 const v1 = {
   id: 'pinned',

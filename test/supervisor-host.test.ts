@@ -1,25 +1,19 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { startRuntime, type Runtime } from '../runtime/runtime.ts';
 import type { DecisionRecord } from '../actors/supervisor.ts';
 import { localDate, addDaysToDate } from '../actors/time.ts';
-import { startServer, uniqueName, waitFor, type TestServer } from './harness/nats.ts';
+import { useNats, uniqueName, waitFor } from './harness/nats.ts';
 import { readAll } from './harness/streams.ts';
 import { oneStep } from './fixtures.ts';
 
-let server: TestServer;
 let nc: NatsConnection;
+useNats((_server, c) => (nc = c));
 let runtime: Runtime | undefined;
-beforeAll(async () => {
-  server = await startServer();
-  nc = await server.connect();
-});
 afterAll(async () => {
   await runtime?.stop();
-  await nc?.close();
-  await server?.stop();
 });
 
 describe('supervisor in the runtime', () => {

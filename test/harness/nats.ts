@@ -5,6 +5,7 @@
  * (a single node; crash tests that kill the server need the binary). Without either, the error says how to install one.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
+import { afterAll, beforeAll } from 'vitest';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -113,4 +114,22 @@ export async function waitFor<T>(
 /** A unique name for streams, buckets and prefixes in one test. */
 export function uniqueName(base: string): string {
   return `${base}${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
+}
+
+/**
+ * One server and connection for a test file: started before its tests, closed and stopped after them (after the file's
+ * own `afterAll` hooks, which vitest runs in reverse order). `bind` receives them for the file's variables.
+ */
+export function useNats(bind: (server: TestServer, nc: NatsConnection) => void): void {
+  let server: TestServer | undefined;
+  let nc: NatsConnection | undefined;
+  beforeAll(async () => {
+    server = await startServer();
+    nc = await server.connect();
+    bind(server, nc);
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await server?.stop();
+  });
 }
