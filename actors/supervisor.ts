@@ -17,7 +17,12 @@ import {
   type ScalingConfigOverrides,
   type ScalingDecision,
   type ScalingInputs,
+  type TierLoad,
 } from './scaling-policy.ts';
+
+const IDLE_LOADS = Object.fromEntries(
+  TIERS.map((t) => [t, { pending: 0, ackPending: 0, ratePerSec: 0, p99Ms: 0 }]),
+) as Readonly<Record<Tier, TierLoad>>;
 
 /** Decision records kept in the context. */
 export const DECISION_HISTORY_LIMIT = 20;
@@ -202,17 +207,19 @@ function onTick(
       : {}),
   };
   const fresh = decide(inputs, config);
+  // The allocation with no load at all (season, Saturday and calendar only): a scale-up, however small, returns to it.
+  const resting = decide({ ...inputs, tiers: IDLE_LOADS }, config);
   const from = allocationOf(context.current);
 
   const downs = noDowns();
   const notes: string[] = [];
   const concurrency = {} as Record<Tier, number>;
   for (const t of TIERS) {
-    const r = damp(from?.concurrency[t], fresh.concurrency[t], context.downs.concurrency[t], now, config);
+    const r = damp(from?.concurrency[t], fresh.concurrency[t], resting.concurrency[t], context.downs.concurrency[t], now, config);
     concurrency[t] = r.value;
     downs.concurrency[t] = r.down;
   }
-  const replicas = damp(from?.replicas, fresh.desiredReplicas, context.downs.replicas, now, config);
+  const replicas = damp(from?.replicas, fresh.desiredReplicas, resting.desiredReplicas, context.downs.replicas, now, config);
   downs.replicas = replicas.down;
   // Bounds beat hysteresis: a held-back value must not outlive a cap that has since come down (memory pressure).
   let to: Allocation = {
@@ -342,11 +349,14 @@ function clearDowns(downs: SupervisorContext['downs'], o: ScaleOverride): void {
 /**
  * One value through the hysteresis: up at once when at least `hysteresis` higher; down only when at least that much
  * lower for `scaleDownCooldownMs`, and then to the highest lower wish seen meanwhile, so a noisy load that dipped
- * once does not pull it below what it will ask for again on the next tick.
+ * once does not pull it below what it will ask for again on the next tick. A wish at or below `resting` (what the
+ * policy wants with no load) may come down by less than the hysteresis: otherwise a scale-up smaller than the band
+ * (9 against a base of 8 at 20 %) would never be undone.
  */
 function damp(
   old: number | undefined,
   want: number,
+  resting: number,
   down: PendingDown | null,
   now: number,
   config: ScalingConfig,
@@ -354,7 +364,7 @@ function damp(
   if (old === undefined) return { value: want, down: null };
   const h = config.hysteresis;
   if (want > old && want >= old * (1 + h)) return { value: want, down: null };
-  if (want >= old || want > old * (1 - h)) return { value: old, down: null };
+  if (want >= old || (want > old * (1 - h) && want > resting)) return { value: old, down: null };
   const next = down === null ? { since: now, to: want } : { since: down.since, to: Math.max(down.to, want) };
   if (now - next.since >= config.scaleDownCooldownMs) return { value: next.to, down: null };
   return { value: old, down: next };

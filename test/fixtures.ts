@@ -1,4 +1,5 @@
 /** Shared journey definitions for tests. */
+import { addDaysToDate, localDate } from '../actors/time.ts';
 export const everyStepKind = {
   id: 'every-step',
   version: 1,
@@ -43,3 +44,11 @@ export const oneStep = {
     done: { type: 'end' },
   },
 } as const;
+
+/**
+ * A wedding date `days` from now in `timeZone`'s local calendar, read when called (never once per file), so a test that
+ * runs on the real clock gets the same tier whatever the day, and a run across midnight does not change it.
+ */
+export function weddingInDays(days: number, timeZone = 'UTC'): string {
+  return addDaysToDate(localDate(Date.now(), timeZone), days);
+}

@@ -230,6 +230,33 @@ describe('supervisor - load', () => {
     expect(changes[0]!.reason).toMatch(/^up critical 16→\d+.*critical backlog \d+ needs \d+ handlers/);
   });
 
+  it('load - a scale-up smaller than the hysteresis returns to the base after the cooldown', () => {
+    // A high backlog of 1,300 at the floor rate (5/s per handler, 30 s drain target) needs 9 handlers; the base is 8.
+    const wantsNine = loads({ high: { pending: 1_300 } });
+    expect(decide(inputs(tuesday, { tiers: wantsNine }), defaults).concurrency.high).toBe(9);
+    const base = defaults.baseConcurrency.high;
+
+    const actor = supervisor();
+    tick(actor, tuesday, { tiers: wantsNine }); // the first tick takes the wish as it is: 9
+    expect(currentConcurrency(actor.getSnapshot()).high).toBe(9);
+    const highAt: number[] = [];
+    for (let t = 5 * SECOND; t <= 300 * SECOND; t += 5 * SECOND) {
+      tick(actor, tuesday + t);
+      highAt.push(currentConcurrency(actor.getSnapshot()).high);
+    }
+    // 9 → 8 is inside the 20 % band, yet the idle load's resting value is 8: it comes back, once the cooldown is over.
+    expect(highAt.at(-1)).toBe(base);
+    const firstAtBase = (highAt.indexOf(base) + 1) * 5 * SECOND;
+    expect(firstAtBase).toBeGreaterThanOrEqual(defaults.scaleDownCooldownMs);
+    expect(actor.getSnapshot().context.decisions.filter((d) => d.from !== null)).toHaveLength(1);
+
+    // Noise inside the band above the base is still ignored: from 8, a wish of 9 changes nothing.
+    const steady = supervisor();
+    tick(steady, tuesday);
+    for (let t = 5 * SECOND; t <= 300 * SECOND; t += 5 * SECOND) tick(steady, tuesday + t, { tiers: wantsNine });
+    expect(currentConcurrency(steady.getSnapshot()).high).toBe(base);
+  });
+
   it('load - a noisy load around a level changes the allocation at most twice', () => {
     const noisyTrace = (config?: ScalingConfigOverrides) => {
       const actor = supervisor(config);
