@@ -107,10 +107,14 @@ export class TimerService {
     this.#heap.length = 0;
   }
 
-  /** Stores a timer. One already due is fired at once instead. */
+  /**
+   * Stores a timer. One already due is fired at once instead; one due in a moment is stored like any other (the open
+   * slot's reader brings it back and a wake-up fires it on time), since firing it now would run it early: a 100 ms
+   * retry backoff must not become 0 ms.
+   */
   async schedule(entry: TimerEntry): Promise<void> {
     const now = this.#o.clock.now();
-    if (entry.due <= now + this.#o.tickMs) {
+    if (entry.due <= now) {
       await this.#o.fire(entry);
       return;
     }
