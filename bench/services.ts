@@ -34,7 +34,7 @@ export async function startNats(): Promise<NatsService> {
   const bin = natsServerBinary();
   if (!bin)
     throw new Error(
-      'nats-server not found: run `bash bin/ensure-nats-server.sh` (Debian: apt-get install -y nats-server)',
+      'nats-server not found: run `bash bin/ensure-package.sh nats-server nats-server` (Debian: apt-get install -y nats-server)',
     );
   const dir = await mkdtemp(join(tmpdir(), 'jrn-bench-nats-'));
   let srv: NatsServerProcess;
@@ -61,7 +61,7 @@ export async function startNats(): Promise<NatsService> {
 
 const REDIS_BIN = '/usr/bin/redis-server';
 
-/** Installs Debian's redis-server when missing (as root, like bin/ensure-nats-server.sh does for nats-server). */
+/** Installs Debian's redis-server when missing (as root, like bin/ensure-package.sh does for nats-server). */
 export function ensureRedisServer(): string {
   if (existsSync(REDIS_BIN)) return REDIS_BIN;
   if (process.getuid?.() !== 0) throw new Error('redis-server is missing: apt-get install -y redis-server (as root)');

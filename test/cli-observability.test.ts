@@ -92,7 +92,9 @@ describe('cli - scale, stats and report against a running runtime', () => {
     expect(Object.keys(m.queues)).toEqual(['critical', 'high', 'medium', 'low']);
   });
 
-  it('cli - report over the stored history counts the executions that ran; HTML goes to a file with charts', async () => {
+  // The report reads the stats stream from a start time, which nats-server compares with its own clock: under a clock
+  // faked for Node only (bin/test-at-awkward-instants.sh) the two disagree by months, so the window is empty.
+  it.skipIf(process.env['JRN_FAKED_CLOCK'])('cli - report over the stored history counts the executions that ran; HTML goes to a file with charts', async () => {
     const client = new JourneyClient(nc, prefix);
     const N = 7;
     const ids = await Promise.all(
