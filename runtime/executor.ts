@@ -7,7 +7,6 @@
  * that refers to them; the snapshot is written before the message is acked; and every message, even a stale one,
  * re-issues the execution's pending timer (deduplicated), so a crash between any two of these steps loses nothing.
  */
-import { initialTransition, transition, type SnapshotFrom } from 'xstate';
 import type { KV } from '@nats-io/kv';
 import type { ExecutionEvent, Outcome } from '../actors/execution-state.ts';
 import type { JourneyExecutionMachine } from '../actors/journey-execution.ts';
@@ -25,6 +24,7 @@ import type { TimerEntry, TimerService } from './timers.ts';
 import type { Work } from './work.ts';
 import type { MetricEvent } from '../actors/monitor.ts';
 import type { RateLimiter } from './rate-limit.ts';
+import { stepperFor, type ExecutionSnapshot } from './machine-stepper.ts';
 
 /** The outcome the dispatcher turns into an ack or a nak. */
 export type WorkOutcome = { ack: true } | { ack: false; delayMs: number; reason: string };
@@ -69,7 +69,7 @@ export interface ExecutorOptions {
   rateLimiter?: RateLimiter;
 }
 
-type Snap = SnapshotFrom<JourneyExecutionMachine>;
+type Snap = ExecutionSnapshot;
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /** Cap on actions run back to back for one message (the validator rejects cycles without waits; this is a backstop). */
@@ -117,7 +117,7 @@ export class Executor {
       }
       ({ def, machine } = await this.#o.definitions.machine(work.def.id, work.def.version));
       const cmd = work.cmd;
-      const [initial] = initialTransition(machine, {
+      const initial = stepperFor(machine).initial({
         executionId,
         supplierId,
         clientId: cmd.clientId,
@@ -129,8 +129,8 @@ export class Executor {
         ...(cmd.bookedAt ? { bookedAt: cmd.bookedAt } : {}),
         data: cmd.data ?? {},
         now,
-      } as never);
-      snap = initial as Snap;
+      });
+      snap = initial;
       record = { v: 1, pii: work.pii ?? null, def: work.def, status: 'active', snap: persistable(snap), startedAt: now, updatedAt: now };
       this.#metric(after, { type: 'execution.started', at: now }, snap.context);
       this.#wedding(after, snap.context, 1);
@@ -141,7 +141,7 @@ export class Executor {
       snap = machine.resolveState(record.snap as never) as Snap;
       const event = this.#eventFor(work, record, now);
       const before = snap.context;
-      if (event) snap = transition(machine, snap, event as never)[0] as Snap;
+      if (event) snap = stepperFor(machine).next(snap, event);
       if (snap.context.weddingDate !== before.weddingDate || snap.context.timeZone !== before.timeZone) {
         this.#wedding(after, before, -1);
         this.#wedding(after, snap.context, 1);
@@ -257,7 +257,7 @@ export class Executor {
         );
         delete record.retry;
         this.#metric(after, { type: 'step.finished', at: this.#o.clock.now(), stepId: p.stepId, outcome: 'done', ms: this.#o.clock.now() - started }, ctx);
-        snap = transition(machine, snap, { type: 'ACTION_DONE', key: p.key, now: this.#o.clock.now(), ...(result ? { result } : {}) } as never)[0] as Snap;
+        snap = stepperFor(machine).next(snap, { type: 'ACTION_DONE', key: p.key, now: this.#o.clock.now(), ...(result ? { result } : {}) });
         retryAttempt = undefined;
       } catch (err) {
         const policy = retryPolicyFor(tier, overrideOf(step), this.#o.retryDefaults);
@@ -285,7 +285,7 @@ export class Executor {
           history: ctx.history,
         });
         this.#metric(after, { type: 'step.finished', at: now, stepId: p.stepId, outcome: 'dead', ms: now - started, error: errorMessage(err) }, ctx);
-        return transition(machine, snap, { type: 'ACTION_FAILED', key: p.key, now, error: errorMessage(err), attempts: attempt } as never)[0] as Snap;
+        return stepperFor(machine).next(snap, { type: 'ACTION_FAILED', key: p.key, now, error: errorMessage(err), attempts: attempt });
       }
     }
     throw new ActionError(`more than ${MAX_CHAIN} actions in a row without a wait`, { retryable: false });
