@@ -84,9 +84,14 @@ export class Executor {
     this.#random = opts.random ?? Math.random;
   }
 
-  /** Processes one work message for `executionId`. Never throws for bad data: it is reported in the outcome. */
-  async handle(supplierId: string, executionId: string, work: Work): Promise<WorkOutcome> {
-    const entry = await this.#o.kv.get(executionId);
+  /**
+   * Processes one work message for `executionId`. Never throws for bad data: it is reported in the outcome.
+   * `firstDelivery` (not a redelivery) lets a start skip the read: it creates the record, and reads only when the create
+   * finds one already there (a nak, then the redelivery reads). So a start repeated after the dedup window may run the
+   * first action again with the same idempotency key, exactly as crash recovery does (README, Actions).
+   */
+  async handle(supplierId: string, executionId: string, work: Work, firstDelivery = false): Promise<WorkOutcome> {
+    const entry = work.k === 'start' && firstDelivery ? null : await this.#o.kv.get(executionId);
     const exists = entry !== null && entry.value.length > 0;
     let record: ExecutionRecord;
     let machine: JourneyExecutionMachine;

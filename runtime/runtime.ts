@@ -172,7 +172,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   };
   const handleOne = async (tier: Tier, msg: JsMsg, supplierId: string, executionId: string): Promise<void> => {
     try {
-      const outcome = await executor.handle(supplierId, executionId, decode<Work>(msg.data));
+      const outcome = await executor.handle(supplierId, executionId, decode<Work>(msg.data), !msg.redelivered);
       if (outcome.ack) msg.ack();
       else msg.nak(outcome.delayMs);
     } catch (err) {

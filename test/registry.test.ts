@@ -3,6 +3,8 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { createTestKit } from '../runtime/testkit.ts';
 import type { ActionInvocation } from '../runtime/actions.ts';
 import { DefinitionInvalidError } from '../schemas/validate.ts';
+import { encode } from '../runtime/codec.ts';
+import type { Work } from '../runtime/work.ts';
 import { useNats, uniqueName } from './harness/nats.ts';
 
 let nc: NatsConnection;
@@ -71,6 +73,30 @@ describe('definitions registry and idempotent start', () => {
     const again = await kit.start({ ...cmd, reentryKey: 'second-wedding' });
     expect(again).not.toBe(a);
     expect(calls).toHaveLength(2);
+    await kit.stop();
+  });
+
+  it('registry - a start repeated after the dedup window leaves the execution where it is; a repeated action keeps its key', async () => {
+    const calls: ActionInvocation[] = [];
+    const kit = await createTestKit({ nc, prefix: uniqueName('r'), now: new Date('2027-03-01T10:00:00Z'), handlers: { 'email.send': async (i) => void calls.push(i) } });
+    await kit.deploy(v1);
+    const cmd = { supplierId: 'f', clientId: 'late-repeat', journeyId: 'pinned' };
+    const id = await kit.start(cmd);
+    const before = await kit.status(id);
+    expect(before.state).toBe('later');
+    // The same start work again under another message id: what the stream lets through once its dedup window has passed.
+    // Its first delivery creates without reading; the create finds the record, and the redelivery reads it.
+    const rt = kit.runtime;
+    const def = { id: v1.id, version: 1 };
+    await rt.js.publish(rt.names.work('low', cmd.supplierId, id), encode({ k: 'start', cmd: { ...cmd }, def } satisfies Work), { msgID: `late:${id}` });
+    await kit.settle();
+    const after = await kit.status(id);
+    expect(after).toMatchObject({ state: 'later', status: 'active', version: 1 });
+    expect(after.dueAt).toBe(before.dueAt);
+    expect(new Set(calls.map((c) => c.key))).toEqual(new Set([`${id}.hello.1`])); // at most a repeat, same key
+    await kit.advance('P1D');
+    expect((await kit.status(id)).status).toBe('done');
+    expect(calls.filter((c) => c.params['template'] === 'v1-bye')).toHaveLength(1);
     await kit.stop();
   });
 });
