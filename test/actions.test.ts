@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { createTestKit } from '../runtime/testkit.ts';
 import { useNats, uniqueName, waitFor } from './harness/nats.ts';
@@ -6,6 +6,11 @@ import { readAll } from './harness/streams.ts';
 
 let nc: NatsConnection;
 useNats((_server, c) => (nc = c));
+/** Undone after each test, last first, even when an assertion failed: no runtime or subscription outlives its test. */
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const undo of cleanups.splice(0).reverse()) await undo();
+});
 
 const remote = {
   id: 'remote',
@@ -31,7 +36,9 @@ describe('action handlers', () => {
         msg.respond(JSON.stringify({ ok: true, result: { receipt: 'r-1' } }));
       },
     });
+    cleanups.push(() => sub.unsubscribe());
     const kit = await createTestKit({ nc, prefix, now: Date.now(), remoteActions: { 'payment.capture': { subject: 'payments.capture' } } });
+    cleanups.push(() => kit.stop());
     await kit.deploy(remote);
     const id = await kit.start({ supplierId: 'p', clientId: 'c', journeyId: 'remote', client: { name: 'Alex', phone: '+44 7700 900000' } });
     await waitFor('done', async () => (await kit.status(id)).status === 'done');
@@ -44,20 +51,18 @@ describe('action handlers', () => {
     expect(out[0]!.subject).toBe(`${prefix}.actions.sms.send`);
     expect(out[0]!.msgId).toBe(`${id}.notify.1`);
     expect(out[0]!.data.client.phone).toBe('+44 7700 900000');
-    sub.unsubscribe();
-    await kit.stop();
   });
 
   it('actions - a remote failure marked not retryable dead-letters at once', async () => {
     const sub = nc.subscribe('payments.decline', { callback: (_e, msg) => void msg.respond(JSON.stringify({ ok: false, error: 'card declined', retryable: false })) });
+    cleanups.push(() => sub.unsubscribe());
     const kit = await createTestKit({ nc, prefix: uniqueName('a'), now: Date.now(), remoteActions: { 'payment.capture': { subject: 'payments.decline' } } });
+    cleanups.push(() => kit.stop());
     await kit.deploy(remote);
     const id = await kit.start({ supplierId: 'p', clientId: 'd', journeyId: 'remote' });
     const s = await kit.status(id);
     expect(s.status).toBe('failed');
     expect(s.failure).toMatchObject({ stepId: 'charge', attempts: 1 });
     expect((await (await kit.client.dlq()).list())[0]!.error).toContain('card declined');
-    sub.unsubscribe();
-    await kit.stop();
   });
 });

@@ -9,7 +9,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRuntime, type Runtime } from '../runtime/runtime.ts';
-import { oneStep } from './fixtures.ts';
+import { oneStep, weddingInDays } from './fixtures.ts';
 import { lines, runCli, type CliResult } from './harness/cli.ts';
 import { useNats, uniqueName, waitFor, type TestServer } from './harness/nats.ts';
 
@@ -20,7 +20,9 @@ useNats((s, c) => ([server, nc] = [s, c]));
 let runtime: Runtime;
 let prefix: string;
 let dir: string;
-const sent: string[] = [];
+/** Every `email.send` call; each test looks only at its own supplier's. */
+const sent: { executionId: string; supplierId: string }[] = [];
+const sentFor = (supplierId: string): string[] => sent.filter((s) => s.supplierId === supplierId).map((s) => s.executionId);
 
 /** Runs the CLI with `--prefix` of the test runtime and NATS_URL of the test server. */
 const cli = (args: string[], env: Record<string, string> = {}): Promise<CliResult> =>
@@ -35,7 +37,7 @@ beforeAll(async () => {
     logger: pino({ level: 'silent' }),
     handlers: {
       'email.send': async (inv) => {
-        sent.push(inv.executionId);
+        sent.push({ executionId: inv.executionId, supplierId: inv.supplierId });
       },
     },
   });
@@ -120,6 +122,7 @@ describe('cli - against a running runtime', () => {
 
   it('cli - start prints the execution id; status --json shows it completed', async () => {
     await runtime.definitions.deploy(oneStep);
+    const wedding = weddingInDays(365, 'Europe/London'); // low tier whatever the day
     const start = await cli([
       'start',
       '--supplier',
@@ -129,7 +132,7 @@ describe('cli - against a running runtime', () => {
       '--journey',
       'one-step',
       '--wedding',
-      '2027-06-12',
+      wedding,
       '--tz',
       'Europe/London',
       '--data',
@@ -150,9 +153,9 @@ describe('cli - against a running runtime', () => {
       state: 'completed',
       status: 'done',
       journeyId: 'one-step',
-      weddingDate: '2027-06-12',
+      weddingDate: wedding,
     });
-    expect(sent).toEqual([id]);
+    expect(sentFor('sup1')).toEqual([id]);
   });
 
   it('cli - event for an unknown execution fails with one line; dlq ls --json is an empty list', async () => {
@@ -167,10 +170,12 @@ describe('cli - against a running runtime', () => {
   });
 
   it('cli - import starts every line of a CSV file with a progress bar, and sums up the refused lines', async () => {
+    await runtime.definitions.deploy(oneStep);
+    const wedding = weddingInDays(365, 'Europe/London');
     const rows = ['supplierId,clientId,journeyId,weddingDate,timeZone,client.email,guestCount'];
-    for (let i = 0; i < 40; i++) rows.push(`imp,c${i},one-step,2027-06-12,Europe/London,"c${i}@example.com",${100 + i}`);
-    rows.push('imp,bad-zone,one-step,2027-06-12,Mars/Base,,10'); // line 42
-    rows.push('imp,no-journey,nope,2027-06-12,Europe/London,,10'); // line 43
+    for (let i = 0; i < 40; i++) rows.push(`imp,c${i},one-step,${wedding},Europe/London,"c${i}@example.com",${100 + i}`);
+    rows.push(`imp,bad-zone,one-step,${wedding},Mars/Base,,10`); // line 42
+    rows.push(`imp,no-journey,nope,${wedding},Europe/London,,10`); // line 43
     const file = join(dir, 'bookings.csv');
     await writeFile(file, rows.join('\n') + '\n');
     const r = await cli(['import', file]);
@@ -179,6 +184,8 @@ describe('cli - against a running runtime', () => {
     const errLines = lines(r.stderr);
     expect(errLines.at(-1)).toMatch(/^journeys: 2 of 42 lines refused; first: line 42: .*Mars\/Base/);
     expect(r.stderr).toMatch(/\[#+\] 42\/42 100 % · [\d.]+\/s · ETA 0 s/);
-    await waitFor('the imported executions ran', () => sent.length >= 41); // and the one started above
+    await waitFor('the 40 imported executions ran', () => sentFor('imp').length >= 40);
+    expect(sentFor('imp')).toHaveLength(40);
+    expect(new Set(sentFor('imp')).size).toBe(40); // each execution once
   });
 });

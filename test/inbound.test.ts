@@ -3,10 +3,11 @@ import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { JourneyClient } from '../runtime/client.ts';
 import { RejectedError } from '../runtime/errors.ts';
+import { executionIdOf } from '../runtime/execution-record.ts';
 import { useNats, uniqueName, waitFor, type TestServer } from './harness/nats.ts';
 import { spawnRuntime, type RuntimeProcess } from './harness/processes.ts';
 import { createObservationStream, readAll, streamCount } from './harness/streams.ts';
-import { oneStep } from './fixtures.ts';
+import { oneStep, weddingInDays } from './fixtures.ts';
 
 let server: TestServer;
 let nc: NatsConnection;
@@ -17,7 +18,15 @@ afterAll(async () => {
   await proc?.kill('SIGKILL');
 });
 
-const valid = (i: number) => ({ supplierId: 'good', clientId: `c${i}`, journeyId: 'one-step', weddingDate: '2028-05-20', timeZone: 'Asia/Kolkata' });
+const valid = (i: number) => ({ supplierId: 'good', clientId: `c${i}`, journeyId: 'one-step', weddingDate: weddingInDays(500, 'Asia/Kolkata'), timeZone: 'Asia/Kolkata' });
+/** The id the runtime must give `valid(i)`: a pure function of supplier, client, journey and `reentryKey ?? ''`. */
+const idOf = (i: number): string => executionIdOf({ supplierId: 'good', clientId: `c${i}`, journeyId: 'one-step' });
+/**
+ * Prototype pollution aimed at `reentryKey`, which the runtime reads as `body.reentryKey ?? ''` for every start: had any
+ * payload polluted the runtime process's `Object.prototype`, every later start would get an id other than `idOf`'s.
+ * (A pollution check in this test process would prove nothing: the hostile JSON is parsed in the child.)
+ */
+const POLLUTING = '{"__proto__": {"reentryKey": "polluted"}, "constructor": {"prototype": {"reentryKey": "polluted"}}}';
 
 /** A thousand bad messages of many kinds, each with the subject it is sent to. */
 function hostile(prefix: string, i: number): { subject: string; data: Uint8Array | string } {
@@ -32,7 +41,9 @@ function hostile(prefix: string, i: number): { subject: string; data: Uint8Array
     () => ({ subject: start, data: JSON.stringify({ ...valid(i), weddingDate: '2028-02-30' }) }),
     () => ({ subject: start, data: JSON.stringify({ ...valid(i), supplierId: 'a.b.>' }) }),
     () => ({ subject: start, data: JSON.stringify({ ...valid(i), data: { big: 'x'.repeat(70_000) } }) }),
-    () => ({ subject: start, data: '{"__proto__": {"polluted": true}, "supplierId": "x"}' }),
+    () => ({ subject: start, data: '{"__proto__": {"reentryKey": "polluted"}, "supplierId": "x"}' }),
+    () => ({ subject: start, data: '{"constructor": {"prototype": {"reentryKey": "polluted"}}, "supplierId": "x"}' }),
+    () => ({ subject: `${prefix}.cmd.event`, data: `{"executionId": "ex_aaaaaaaaaaaaaaaaaaaaaaaaaa", "name": "form.submitted", "data": ${POLLUTING}}` }),
     () => ({ subject: start, data: '['.repeat(5_000) + ']'.repeat(5_000) }),
     () => ({ subject: start, data: JSON.stringify([valid(i)]) }),
     () => ({ subject: start, data: 'null' }),
@@ -57,22 +68,27 @@ describe('inbound validation', () => {
     for (let i = 0; i < BAD; i++) {
       const bad = hostile(prefix, i);
       await js.publish(bad.subject, bad.data);
-      if (i % 5 === 0) await js.publish(`${prefix}.cmd.start`, JSON.stringify(valid(i / 5)));
+      // Every other valid start carries the polluting keys in its data, which the runtime copies, stores and reads back.
+      if (i % 10 === 0) await js.publish(`${prefix}.cmd.start`, JSON.stringify({ ...valid(i / 5), data: JSON.parse(POLLUTING) as unknown }));
+      else if (i % 5 === 0) await js.publish(`${prefix}.cmd.start`, JSON.stringify(valid(i / 5)));
     }
     const rejects = `${prefix.toUpperCase()}_REJECTS`;
-    await waitFor('every valid start done', async () => (await client.list({ supplierId: 'good', status: 'done' }, 10_000)).length === GOOD, 60_000, 200);
+    const done = () => client.list({ supplierId: 'good', status: 'done' }, 10_000);
+    await waitFor('every valid start done', async () => (await done()).length === GOOD, 40_000, 200);
     await waitFor('every bad message recorded', async () => (await streamCount(nc, rejects)) === BAD, 30_000);
     const records = await readAll<{ code: string; reason: string }>(nc, rejects);
     expect(records.every((r) => r.data.reason.length > 0)).toBe(true);
     const codes = new Set(records.map((r) => r.data.code));
     expect([...codes].sort()).toEqual(['BAD_COMMAND', 'BAD_JSON', 'PAYLOAD_TOO_LARGE', 'UNKNOWN_EXECUTION', 'UNKNOWN_JOURNEY']);
-    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
     expect(proc.child.exitCode).toBeNull(); // still running
+    // Not polluted: every valid start sent among the hostile payloads got the id of its own fields.
+    expect((await done()).map((s) => s.executionId).sort()).toEqual(Array.from({ length: GOOD }, (_, i) => idOf(i)).sort());
 
     // Requests get the reason as a reply, and a valid one still works afterwards.
     await expect(client.start({ ...valid(9_999), timeZone: 'Nowhere/Land' })).rejects.toThrow(RejectedError);
     await expect(client.start({ ...valid(9_999), journeyId: 'nope' })).rejects.toThrow(/not deployed/);
     const id = await client.start(valid(10_000));
+    expect(id).toBe(idOf(10_000));
     await waitFor('the last valid start done', async () => (await client.status(id)).status === 'done');
   });
 });

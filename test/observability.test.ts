@@ -12,7 +12,7 @@ import type { StatsMessage } from '../schemas/stats.ts';
 import { useNats, uniqueName, waitFor, type TestServer } from './harness/nats.ts';
 import { spawnRuntime, type RuntimeProcess } from './harness/processes.ts';
 import { createObservationStream } from './harness/streams.ts';
-import { oneStep } from './fixtures.ts';
+import { oneStep, weddingInDays } from './fixtures.ts';
 
 let server: TestServer;
 let nc: NatsConnection;
@@ -86,10 +86,13 @@ describe('stats, alerts and metrics', () => {
     await rt.definitions.deploy(oneStep);
     const client = new JourneyClient(nc, rt.names.prefix);
     const alerts = latest<AlertEvent>(rt.names.alerts);
-    const today = new Date().toISOString().slice(0, 10);
+    // One per evaluation: the aggregator publishes the cluster stats, then evaluates the alerts on them.
+    const evaluations = latest<StatsMessage>(rt.names.statsCluster);
     let n = 0;
     const burst = async (count: number): Promise<void> => {
-      await Promise.all(Array.from({ length: count }, () => client.start({ supplierId: 'w', clientId: `c${n++}`, journeyId: 'one-step', weddingDate: today, timeZone: 'UTC' })));
+      // Wedding-day steps are the critical tier: a wedding tomorrow is, and stays so if midnight passes meanwhile.
+      const weddingDate = weddingInDays(1);
+      await Promise.all(Array.from({ length: count }, () => client.start({ supplierId: 'w', clientId: `c${n++}`, journeyId: 'one-step', weddingDate, timeZone: 'UTC' })));
     };
     // About one in ten wedding-day sends fail, for a while.
     const weddingDay = (type: AlertEvent['type']) => alerts.all.filter((a) => a.type === type && a.rule === 'wedding-day-success');
@@ -101,12 +104,13 @@ describe('stats, alerts and metrics', () => {
       await new Promise((r) => setTimeout(r, 100));
       if (n > 5_000) throw new Error('no alert raised');
     }
-    // Failures go on for a dozen more evaluations: still the one alert (de-duplicated).
-    const until = Date.now() + 3_000;
-    while (Date.now() < until) {
+    // Failures go on for a dozen more evaluations: still the one alert (de-duplicated). An evaluation's alerts are
+    // published before the next cluster stats, so the 13th stats message after the raise closes the 12th evaluation.
+    const raisedAt = evaluations.all.length;
+    await waitFor('a dozen evaluations after the raise', async () => {
       await burst(20);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+      return evaluations.all.length >= raisedAt + 13;
+    }, 20_000, 100);
     expect(weddingDay('raised')).toHaveLength(1);
     failing = false;
     await waitFor('the alert clears', async () => {
@@ -118,6 +122,7 @@ describe('stats, alerts and metrics', () => {
     expect(raised[0]!.severity).toBe('critical');
     expect(weddingDay('cleared')).toHaveLength(1);
     alerts.stop();
+    evaluations.stop();
   });
 
   it('metrics - /metrics parses as Prometheus text and carries the named series; /healthz and /readyz answer', async () => {
@@ -149,10 +154,20 @@ describe('stats, alerts and metrics', () => {
       expect(started?.value).toBe('1');
       expect(byName.get('journeys_step_duration_seconds')!.type).toBe('HISTOGRAM');
       expect(byName.get('journeys_queue_messages')!.metrics.map((m) => m.labels?.['tier'])).toContain('critical');
+      // Healthy: connected, no due timer held back (one-step has none), work not stalled (it may still be acking).
       const health = await fetch(`http://127.0.0.1:${http.port}/healthz`);
       expect(health.status).toBe(200);
-      expect(((await health.json()) as { checks: Record<string, unknown> }).checks).toHaveProperty('timers');
-      expect((await fetch(`http://127.0.0.1:${http.port}/readyz`)).status).toBe(200);
+      expect(await health.json()).toEqual({
+        ok: true,
+        checks: {
+          nats: { ok: true, detail: 'connected' },
+          timers: { ok: true, detail: 'oldest due timer 0 ms behind' },
+          consumers: { ok: true, detail: expect.stringMatching(/^\d+ queued or running; no progress for \d+ ms$/) },
+        },
+      });
+      const ready = await fetch(`http://127.0.0.1:${http.port}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toEqual({ ok: true, checks: { nats: { ok: true, detail: 'connected' }, streams: { ok: true, detail: 'present' } } });
     } finally {
       await http.close();
     }

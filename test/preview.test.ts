@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { PREVIEW_LIMIT, previewTimeline, type PreviewEntry } from '../actors/preview.ts';
 import type { JourneyDefinition } from '../schemas/journey-definition.ts';
 import { validateJourneyConfiguration } from '../schemas/validate.ts';
@@ -169,7 +169,21 @@ describe('preview - timeline of a definition', () => {
     const t = previewTimeline(def, input);
     expect(t).toHaveLength(PREVIEW_LIMIT);
     expect(iso(t[0])).toBe('2027-01-10T23:00:00.000Z'); // quietHours: false on the step
-    expect(previewTimeline(def, input)).toEqual(t);
+    // The same input under clocks years before and after every date in it (the wedding's ifPast, the quiet hours), so a
+    // read of the clock anywhere would change a time or a skip.
+    const late = { now: ms('2027-05-20T22:30:00Z'), weddingDate: '2027-06-12', timeZone: 'Europe/London' };
+    const at = (clock: string) => {
+      vi.useFakeTimers({ toFake: ['Date'], now: ms(clock) });
+      try {
+        return { loop: previewTimeline(def, input), photographer: previewTimeline(photographer, late) };
+      } finally {
+        vi.useRealTimers();
+      }
+    };
+    const before = at('2001-03-04T05:06:07Z');
+    expect(before.loop).toEqual(t);
+    expect(steps(before.photographer).slice(0, 3)).toEqual(['welcome', 'sixWeeksBefore', 'dayAfter']); // ifPast: skip
+    expect(at('2049-10-11T12:13:14Z')).toEqual(before);
   });
 
   it('preview - the shared every-step fixture reaches its end', () => {
