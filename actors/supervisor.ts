@@ -133,6 +133,7 @@ export function overrideProblem(event: Omit<OverrideEvent, 'type'>): string | un
   if (typeof event.by !== 'string' || event.by.trim() === '') return 'an override needs "by" (who sets it)';
   if (!Number.isFinite(event.now) || !Number.isFinite(event.until) || event.until <= event.now)
     return '"until" must be later than now';
+  if (event.until > LAST_INSTANT) return '"until" is past the last instant a date can hold';
   if (event.concurrency === undefined && event.replicas === undefined)
     return 'an override sets concurrency or replicas';
   for (const [tier, n] of Object.entries(event.concurrency ?? {})) {
@@ -141,6 +142,37 @@ export function overrideProblem(event: Omit<OverrideEvent, 'type'>): string | un
   }
   if (event.replicas !== undefined && (!Number.isInteger(event.replicas) || event.replicas < 1))
     return 'replicas must be an integer >= 1';
+  return undefined;
+}
+
+/** The largest epoch ms a JavaScript Date holds: an expiry beyond it cannot even be printed. */
+const LAST_INSTANT = 8.64e15;
+
+/**
+ * What makes a persisted snapshot (JSON from KV) unfit to resume from, or undefined when it is fit. The host starts
+ * afresh instead of resuming a snapshot that would fail again on every restart.
+ */
+export function supervisorSnapshotProblem(snapshot: unknown): string | undefined {
+  const s = snapshot as { status?: unknown; value?: unknown; context?: Partial<SupervisorContext> } | null;
+  if (typeof s !== 'object' || s === null) return 'not an object';
+  if (s.status !== 'active' || s.value !== 'running') return `status ${String(s.status)} in ${JSON.stringify(s.value)}`;
+  const c = s.context;
+  if (typeof c !== 'object' || c === null) return 'no context';
+  try {
+    scalingConfigWith(c.config as ScalingConfigOverrides);
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+  const o = c.override;
+  if (o !== null && o !== undefined && (overrideProblem({ ...o, now: o.at }) !== undefined || !Number.isFinite(o.at)))
+    return `override: ${overrideProblem({ ...o, now: o.at }) ?? 'bad "at"'}`;
+  if (!Number.isInteger(c.seq) || (c.seq as number) < 0) return 'bad seq';
+  if (!Array.isArray(c.decisions)) return 'bad decisions';
+  const current = c.current;
+  if (current !== null && current !== undefined) {
+    const ok = TIERS.every((t) => Number.isInteger(current.concurrency?.[t]) && current.concurrency[t] >= 1);
+    if (!ok || !Number.isInteger(current.desiredReplicas)) return 'bad allocation in force';
+  }
   return undefined;
 }
 

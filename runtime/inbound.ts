@@ -4,10 +4,15 @@
  */
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { TSchema, Static } from '@sinclair/typebox';
+import { durationMs, parseDuration } from '../actors/duration.ts';
+import type { Tier } from '../actors/priority.ts';
 import { isValidTimeZone } from '../actors/time.ts';
 import {
   ControlCommandSchema,
   EventCommandSchema,
+  ClearOverrideSchema,
+  MAX_OVERRIDE_MS,
+  SetOverrideSchema,
   StartCommandSchema,
   type ControlCommand,
   type EventCommand,
@@ -25,21 +30,23 @@ const checks = {
   start: TypeCompiler.Compile(StartCommandSchema),
   event: TypeCompiler.Compile(EventCommandSchema),
   control: TypeCompiler.Compile(ControlCommandSchema),
+  clearOverride: TypeCompiler.Compile(ClearOverrideSchema),
+  setOverride: TypeCompiler.Compile(SetOverrideSchema),
 };
+
+/** A supervisor override request, validated, with its expiry as an instant. */
+export type OverrideRequest =
+  | { clear: true; by: string }
+  | { clear: false; by: string; until: number; concurrency?: Partial<Record<Tier, number>>; replicas?: number };
+
+/** Largest override request accepted: a few fields. */
+export const MAX_OVERRIDE_BYTES = 4_096;
 
 const text = new TextDecoder('utf-8', { fatal: true });
 
 /** Parses and validates a command payload; throws `RejectedError` with the reason. */
 export function parseCommand(verb: string, data: Uint8Array, maxBytes: number): Command {
-  if (data.byteLength > maxBytes) {
-    throw new RejectedError('PAYLOAD_TOO_LARGE', `payload of ${data.byteLength} bytes exceeds the limit of ${maxBytes}`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text.decode(data));
-  } catch {
-    throw new RejectedError('BAD_JSON', 'payload is not valid UTF-8 JSON');
-  }
+  const json = parseJson(data, maxBytes);
   switch (verb as CommandVerb) {
     case 'start': {
       const body = check(checks.start, json);
@@ -62,6 +69,54 @@ export function parseCommand(verb: string, data: Uint8Array, maxBytes: number): 
       return { verb: verb as 'cancel', body: check(checks.control, json) };
     default:
       throw new RejectedError('BAD_COMMAND', `unknown command "${verb}"`);
+  }
+}
+
+/**
+ * Parses and validates a request on `<prefix>.supervisor.override` at `now`: the expiry must lie ahead, within
+ * {@link MAX_OVERRIDE_MS}. Throws `RejectedError` with the reason.
+ */
+export function parseOverride(data: Uint8Array, now: number): OverrideRequest {
+  const json = parseJson(data, MAX_OVERRIDE_BYTES);
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new RejectedError('BAD_COMMAND', '$: an override is a JSON object');
+  // The two shapes are told apart by `clear`, so the reason names the field at fault rather than "no union member".
+  if ('clear' in json) return { clear: true, by: check(checks.clearOverride, json).by };
+  const body = check(checks.setOverride, json);
+  if (body.concurrency === undefined && body.replicas === undefined) {
+    throw new RejectedError('BAD_COMMAND', 'an override sets "concurrency" or "replicas"');
+  }
+  if ((body.until === undefined) === (body.for === undefined)) {
+    throw new RejectedError('BAD_COMMAND', 'give the expiry as "until" (epoch ms) or as "for" (an ISO-8601 duration), one of them');
+  }
+  let until: number;
+  if (body.for !== undefined) {
+    const d = parseDuration(body.for);
+    if (!d || durationMs(d) <= 0) throw new RejectedError('BAD_COMMAND', `$.for: "${body.for}" is not a positive ISO-8601 duration`);
+    until = now + durationMs(d);
+  } else {
+    until = body.until!;
+  }
+  if (until <= now) throw new RejectedError('BAD_COMMAND', '"until" must be later than now');
+  if (until > now + MAX_OVERRIDE_MS) {
+    throw new RejectedError('BAD_COMMAND', `an override reaches at most ${MAX_OVERRIDE_MS / 86_400_000} days ahead (until ${new Date(now + MAX_OVERRIDE_MS).toISOString()})`);
+  }
+  return {
+    clear: false,
+    by: body.by,
+    until,
+    ...(body.concurrency ? { concurrency: body.concurrency } : {}),
+    ...(body.replicas !== undefined ? { replicas: body.replicas } : {}),
+  };
+}
+
+function parseJson(data: Uint8Array, maxBytes: number): unknown {
+  if (data.byteLength > maxBytes) {
+    throw new RejectedError('PAYLOAD_TOO_LARGE', `payload of ${data.byteLength} bytes exceeds the limit of ${maxBytes}`);
+  }
+  try {
+    return JSON.parse(text.decode(data));
+  } catch {
+    throw new RejectedError('BAD_JSON', 'payload is not valid UTF-8 JSON');
   }
 }
 

@@ -5,13 +5,15 @@
  * The snapshot is persisted, so a restarted instance resumes the policy (cooldowns, overrides) where it was.
  */
 import { createActor, type Actor } from 'xstate';
-import { headers, type Subscription } from '@nats-io/transport-node';
+import { headers, type Msg, type Subscription } from '@nats-io/transport-node';
 import { TIERS, type Tier } from '../actors/priority.ts';
 import { scalingConfigWith, type ScalingConfigOverrides, type TierLoad } from '../actors/scaling-policy.ts';
-import { currentConcurrency, currentReplicas, overrideProblem, supervisorMachine, type DecisionRecord } from '../actors/supervisor.ts';
+import { currentConcurrency, currentReplicas, supervisorMachine, supervisorSnapshotProblem, type DecisionRecord } from '../actors/supervisor.ts';
 import { addDaysToDate, localDate } from '../actors/time.ts';
 import type { Clock } from './clock.ts';
 import { decodeText, encodeJson } from './codec.ts';
+import { RejectedError, errorMessage } from './errors.ts';
+import { parseOverride } from './inbound.ts';
 import type { WeddingCalendar } from './calendar.ts';
 import type { RuntimeParts } from './runtime.ts';
 
@@ -57,40 +59,65 @@ export class SupervisorHost {
 
   async start(): Promise<void> {
     scalingConfigWith(this.#o.config ?? {}); // a bad config throws here, instead of putting the machine in error
-    const kv = this.#o.runtime.topology.runtime;
-    const saved = await kv.get(SNAPSHOT_KEY).catch(() => null);
-    const snapshot = saved && saved.value.length > 0 ? (JSON.parse(decodeText(saved.value)) as never) : undefined;
-    this.#actor = snapshot
-      ? createActor(supervisorMachine, { snapshot, input: {} })
-      : createActor(supervisorMachine, { input: { config: this.#o.config ?? {} } });
-    this.#actor.start();
+    const saved = await this.#o.runtime.topology.runtime.get(SNAPSHOT_KEY).catch(() => null);
+    this.#actor = this.#restore(saved?.value);
     this.#apply();
     this.#lastHandled = { ...this.#o.runtime.dispatcher.handled };
     this.#lastTickAt = this.#o.clock.now();
     // Operator overrides reach every instance (no queue group); each one answers, and `journeys scale` lists them all.
     this.#sub = this.#o.runtime.nc.subscribe(`${this.#o.runtime.names.prefix}.supervisor.override`, {
-      callback: (_err, msg) => {
-        try {
-          const body = JSON.parse(decodeText(msg.data)) as { clear?: boolean; by: string; until?: number; concurrency?: Partial<Record<Tier, number>>; replicas?: number };
-          const now = this.#o.clock.now();
-          if (body.clear) this.#actor!.send({ type: 'CLEAR_OVERRIDE', now, by: body.by });
-          else {
-            const ev = { now, until: body.until ?? 0, by: body.by, ...(body.concurrency ? { concurrency: body.concurrency } : {}), ...(body.replicas !== undefined ? { replicas: body.replicas } : {}) };
-            const problem = overrideProblem(ev);
-            if (problem) {
-              msg.respond(encodeJson({ ok: false, error: { code: 'BAD_COMMAND', message: problem } }));
-              return;
-            }
-            this.#actor!.send({ type: 'OVERRIDE', ...ev });
-          }
-          void this.#afterTransition().catch((err: unknown) => this.#o.onError(err));
-          msg.respond(encodeJson({ ok: true, instance: this.#o.instanceId, concurrency: currentConcurrency(this.#actor!.getSnapshot()), replicas: this.replicas }));
-        } catch (err) {
-          msg.respond(encodeJson({ ok: false, error: { code: 'BAD_COMMAND', message: err instanceof Error ? err.message : String(err) } }));
-        }
-      },
+      callback: (_err, msg) => this.#override(msg),
     });
     this.#arm();
+  }
+
+  /**
+   * The machine as persisted, or a fresh one when what is stored does not parse, does not validate or would not run:
+   * a bad snapshot is reported and replaced, never resumed into a crash on every restart.
+   */
+  #restore(saved: Uint8Array | undefined): Actor<typeof supervisorMachine> {
+    const fresh = (): Actor<typeof supervisorMachine> => this.#started(createActor(supervisorMachine, { input: { config: this.#o.config ?? {} } }));
+    if (!saved || saved.length === 0) return fresh();
+    try {
+      const snapshot = JSON.parse(decodeText(saved)) as unknown;
+      const problem = supervisorSnapshotProblem(snapshot);
+      if (problem) throw new Error(problem);
+      const actor = this.#started(createActor(supervisorMachine, { snapshot: snapshot as never, input: {} }));
+      if (actor.getSnapshot().status !== 'active') throw new Error(`resumed in status ${actor.getSnapshot().status}`);
+      return actor;
+    } catch (err) {
+      this.#o.onError(new Error(`supervisor snapshot in KV is unusable, starting from the configuration: ${errorMessage(err)}`));
+      return fresh();
+    }
+  }
+
+  /** Starts `actor` with an error observer: a machine error is reported, never thrown at the process. */
+  #started(actor: Actor<typeof supervisorMachine>): Actor<typeof supervisorMachine> {
+    actor.subscribe({ error: (err) => this.#o.onError(err) });
+    actor.start();
+    return actor;
+  }
+
+  #override(msg: Msg): void {
+    const now = this.#o.clock.now();
+    try {
+      const req = parseOverride(msg.data, now);
+      if (req.clear) this.#actor!.send({ type: 'CLEAR_OVERRIDE', now, by: req.by });
+      else this.#actor!.send({ type: 'OVERRIDE', now, until: req.until, by: req.by, ...(req.concurrency ? { concurrency: req.concurrency } : {}), ...(req.replicas !== undefined ? { replicas: req.replicas } : {}) });
+      void this.#afterTransition().catch((err: unknown) => this.#o.onError(err));
+      msg.respond(encodeJson({ ok: true, instance: this.#o.instanceId, concurrency: currentConcurrency(this.#actor!.getSnapshot()), replicas: this.replicas }));
+    } catch (err) {
+      if (!(err instanceof RejectedError)) {
+        this.#o.onError(err);
+        msg.respond(encodeJson({ ok: false, error: { code: 'INTERNAL', message: 'the override could not be applied; see the runtime log' } }));
+        return;
+      }
+      msg.respond(encodeJson({ ok: false, error: { code: err.code, message: err.message } }));
+      // Recorded like every other refused input (R30).
+      const rt = this.#o.runtime;
+      const record = { code: err.code, reason: err.message, subject: msg.subject, bytes: msg.data.byteLength, sample: decodeText(msg.data.subarray(0, 1024)), at: now };
+      rt.js.publish(rt.names.rejects('override'), encodeJson(record)).catch((e: unknown) => this.#o.onError(e));
+    }
   }
 
   async stop(): Promise<void> {
@@ -151,6 +178,13 @@ export class SupervisorHost {
 
   async #afterTransition(): Promise<void> {
     const snap = this.#actor!.getSnapshot();
+    if (snap.status !== 'active') {
+      // Never persisted: a restart would resume the error. The policy starts again from its configuration.
+      this.#o.onError(new Error(`supervisor machine stopped in status ${snap.status}: starting it again from the configuration`));
+      this.#actor = this.#restore(undefined);
+      this.#apply();
+      return;
+    }
     this.#apply();
     const d = snap.context.pendingDecision;
     if (!d) return;

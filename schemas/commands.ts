@@ -54,3 +54,40 @@ export const ControlCommandSchema = Type.Union(
   { $id: `${ID}control`, title: 'cancel / pause / resume command' },
 );
 export type ControlCommand = Static<typeof ControlCommandSchema>;
+
+const Who = Type.String({ minLength: 1, maxLength: 100, description: 'Who asks, for the audit trail.' });
+const Handlers = Type.Integer({ minimum: 1, maximum: 10_000 });
+
+/**
+ * A request on `<prefix>.supervisor.override`: set per-tier concurrency and/or replicas until an instant (`until`, epoch
+ * ms) or for a while (`for`, an ISO-8601 duration), at most {@link MAX_OVERRIDE_MS} ahead; or clear the one in force.
+ */
+export const ClearOverrideSchema = Type.Object({ by: Who, clear: Type.Literal(true) }, { additionalProperties: false });
+export const SetOverrideSchema = Type.Object(
+  {
+    by: Who,
+    until: Type.Optional(Type.Integer({ minimum: 0, maximum: 8.64e15, description: 'Expiry, epoch milliseconds.' })),
+    for: Type.Optional(Type.String({ maxLength: 32, description: 'Expiry as a duration from now, e.g. `PT2H`.' })),
+    concurrency: Type.Optional(
+      Type.Object(
+        {
+          critical: Type.Optional(Handlers),
+          high: Type.Optional(Handlers),
+          medium: Type.Optional(Handlers),
+          low: Type.Optional(Handlers),
+        },
+        { additionalProperties: false, minProperties: 1 },
+      ),
+    ),
+    replicas: Type.Optional(Type.Integer({ minimum: 1, maximum: 1_000 })),
+  },
+  { additionalProperties: false },
+);
+export const ScaleOverrideSchema = Type.Union([ClearOverrideSchema, SetOverrideSchema], {
+  $id: `${ID}scale-override`,
+  title: 'supervisor override request',
+});
+export type ScaleOverrideRequest = Static<typeof ScaleOverrideSchema>;
+
+/** The farthest an override may reach: an operator's correction, not a new configuration. */
+export const MAX_OVERRIDE_MS = 30 * 86_400_000;

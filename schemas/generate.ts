@@ -9,7 +9,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { TSchema } from '@sinclair/typebox';
-import { ControlCommandSchema, EventCommandSchema, StartCommandSchema } from './commands.ts';
+import { ControlCommandSchema, EventCommandSchema, ScaleOverrideSchema, StartCommandSchema } from './commands.ts';
 import { JourneyDefinitionSchema } from './journey-definition.ts';
 import { StatsMessageSchema } from './stats.ts';
 
@@ -24,6 +24,7 @@ export const GENERATED_SCHEMAS: readonly GeneratedSchema[] = [
   { file: 'start-command.schema.json', schema: StartCommandSchema },
   { file: 'event-command.schema.json', schema: EventCommandSchema },
   { file: 'control-command.schema.json', schema: ControlCommandSchema },
+  { file: 'scale-override.schema.json', schema: ScaleOverrideSchema },
   { file: 'stats.schema.json', schema: StatsMessageSchema },
 ];
 
