@@ -177,6 +177,7 @@ export class SupervisorHost {
   }
 
   async #afterTransition(): Promise<void> {
+    if (this.#stopped) return;
     const snap = this.#actor!.getSnapshot();
     if (snap.status !== 'active') {
       // Never persisted: a restart would resume the error. The policy starts again from its configuration.
