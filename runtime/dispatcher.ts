@@ -6,7 +6,7 @@
  * Concurrency is set per tier (the supervisor's decision, R16): each tier may run up to its own number of handlers, and
  * a tier may borrow slots the others leave idle when no tier with queued work is below its own number.
  */
-import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
+import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { TIERS, type Tier } from '../actors/priority.ts';
 
 export interface DispatcherOptions {
@@ -20,16 +20,27 @@ export interface DispatcherOptions {
   /** Messages pulled ahead per tier. @default { critical: 256, high: 128, medium: 64, low: 32 } */
   prefetch?: Partial<Record<Tier, number>>;
   handle(tier: Tier, msg: JsMsg): Promise<void>;
+  /**
+   * A held message (queued here or being handled) that has gone this long without a signal to the server gets an
+   * in-progress signal (`msg.working()`), so a slow action or a deep local queue is not redelivered while this process
+   * lives; set it to a third of the consumers' ack wait. A crashed process sends none, and its messages come back after
+   * one ack wait. @default 0 (no signals)
+   */
+  workingEveryMs?: number;
   onError(err: unknown): void;
 }
 
 const DEFAULT_PREFETCH: Record<Tier, number> = { critical: 256, high: 128, medium: 64, low: 32 };
+/** How long one pull waits for messages before the next is sent (the server's minimum is 1 s). */
+const PULL_EXPIRES_MS = 5_000;
 
 export class Dispatcher {
   readonly #o: DispatcherOptions;
   readonly #queues = new Map<Tier, JsMsg[]>(TIERS.map((t) => [t, []]));
   readonly #space = new Map<Tier, (() => void) | undefined>();
-  readonly #subs: ConsumerMessages[] = [];
+  /** Pulls under way (one per tier at most), closed on stop; and the feeders, awaited on stop. */
+  readonly #pulls = new Set<ConsumerMessages>();
+  readonly #feeding: Promise<void>[] = [];
   #active = 0;
   readonly #activeBy: Record<Tier, number> = { critical: 0, high: 0, medium: 0, low: 0 };
   #picks = 0;
@@ -42,6 +53,9 @@ export class Dispatcher {
   lastProgressAt = 0;
   /** Messages handled per tier since start. */
   readonly handled: Record<Tier, number> = { critical: 0, high: 0, medium: 0, low: 0 };
+  /** Every message received and not yet handled to the end, with when the server last heard of it (delivery or signal). */
+  readonly #held = new Map<JsMsg, number>();
+  #heartbeat: NodeJS.Timeout | undefined;
 
   constructor(opts: DispatcherOptions) {
     this.#o = opts;
@@ -54,23 +68,38 @@ export class Dispatcher {
 
   async start(): Promise<void> {
     this.#running = true;
+    const every = this.#o.workingEveryMs ?? 0;
+    if (every > 0) {
+      // One sweep for all held messages rather than a timer each: most are handled long before they need a signal.
+      this.#heartbeat = setInterval(() => this.#signalWorking(every), Math.max(50, Math.floor(every / 4)));
+      this.#heartbeat.unref();
+    }
     for (const tier of TIERS) {
       const consumer = await this.#o.js.consumers.get(this.#o.stream, this.#o.consumerOf(tier));
-      const messages = await consumer.consume({ max_messages: this.#prefetch[tier] });
-      this.#subs.push(messages);
-      void this.#feed(tier, messages).catch((err: unknown) => this.#o.onError(err));
+      this.#feeding.push(this.#feed(tier, consumer));
     }
   }
 
   /** Stops pulling; waits for handlers in flight. Unacked prefetched messages are redelivered to other instances. */
   async stop(): Promise<void> {
     this.#running = false;
-    // Wake feeders blocked on a full queue first: a consumer's close() waits for its iterator to finish.
+    clearInterval(this.#heartbeat);
+    // Wake feeders waiting for room, and end the pulls under way: each feeder then returns.
     for (const wake of this.#space.values()) wake?.();
     this.#space.clear();
-    await Promise.all(this.#subs.map((s) => s.close()));
-    for (const q of this.#queues.values()) q.length = 0;
+    await Promise.all([...this.#pulls].map((p) => p.close()));
+    await Promise.all(this.#feeding);
+    for (const q of this.#queues.values()) for (const m of q.splice(0)) this.#held.delete(m);
     while (this.#active > 0) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  #signalWorking(everyMs: number): void {
+    const now = Date.now();
+    for (const [msg, last] of this.#held) {
+      if (now - last < everyMs) continue;
+      msg.working();
+      this.#held.set(msg, now);
+    }
   }
 
   /** Sets each tier's handler count (from the supervisor); takes effect as handlers finish. */
@@ -91,15 +120,37 @@ export class Dispatcher {
     return n;
   }
 
-  async #feed(tier: Tier, messages: ConsumerMessages): Promise<void> {
+  /**
+   * Pulls exactly the room left in the tier's local queue, so every message delivered to this process is in a queue
+   * here (and gets in-progress signals) rather than waiting unseen in a client buffer while its ack wait runs out.
+   * A pull waits up to {@link PULL_EXPIRES_MS} for messages, so a quiet tier costs one request per few seconds.
+   */
+  async #feed(tier: Tier, consumer: Consumer): Promise<void> {
     const queue = this.#queues.get(tier)!;
-    for await (const m of messages) {
-      if (!this.#running) break;
-      queue.push(m);
-      this.#pump();
-      // Back-pressure: stop pulling this tier while its local queue is full.
-      while (queue.length >= this.#prefetch[tier] && this.#running) {
+    while (this.#running) {
+      const room = this.#prefetch[tier] - queue.length;
+      // Pull again once a quarter of the queue is free (or it is empty), not per message handled.
+      if (room <= 0 || (queue.length > 0 && room < Math.ceil(this.#prefetch[tier] / 4))) {
         await new Promise<void>((resolve) => this.#space.set(tier, resolve));
+        continue;
+      }
+      let pull: ConsumerMessages | undefined;
+      try {
+        pull = await consumer.fetch({ max_messages: room, expires: PULL_EXPIRES_MS });
+        this.#pulls.add(pull);
+        if (!this.#running) await pull.close();
+        for await (const m of pull) {
+          if (!this.#running) break;
+          queue.push(m);
+          this.#held.set(m, Date.now());
+          this.#pump();
+        }
+      } catch (err) {
+        if (!this.#running) return;
+        this.#o.onError(err);
+        await new Promise((r) => setTimeout(r, 1_000)); // the consumer or the connection is gone for now: retry
+      } finally {
+        if (pull) this.#pulls.delete(pull);
       }
     }
   }
@@ -136,6 +187,7 @@ export class Dispatcher {
         .handle(next.tier, next.msg)
         .catch((err: unknown) => this.#o.onError(err))
         .finally(() => {
+          this.#held.delete(next.msg);
           this.#active--;
           this.#activeBy[next.tier]--;
           this.lastProgressAt = Date.now();

@@ -33,6 +33,9 @@ import { SupervisorHost } from './supervisor-host.ts';
 import { AdminApi } from './admin-api.ts';
 import { RateLimiter, type RateLimitOptions } from './rate-limit.ts';
 
+/** Work consumers' ack wait: how soon the steps a crashed process held are redelivered. */
+export const DEFAULT_ACK_WAIT_MS = 5_000;
+
 export interface RuntimeOptions {
   nc: NatsConnection;
   /** Subject prefix; streams and buckets are named after it. @default 'jrn' */
@@ -51,7 +54,11 @@ export interface RuntimeOptions {
   maxPayloadBytes?: number;
   /** Timer slot length. @default 60000 */
   timerSlotMs?: number;
-  /** Ack wait of work consumers; an action must finish within it. @default 60000 */
+  /**
+   * Ack wait of the work consumers: after a crash, the steps the dead process held come back this long after its last
+   * in-progress signal. A live process signals every third of it for every message it holds, so a longer action (up to
+   * its own timeout) is not redelivered. @default 5000
+   */
   ackWaitMs?: number;
   hooks?: Partial<ExecutorHooks>;
   /** Per-supplier start rate limit across all instances (R31), e.g. `{ defaultLimit: 100, windowMs: 60000 }`. */
@@ -97,10 +104,11 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const log = opts.logger ?? createLogger();
   const js = jetstream(nc);
   const jsm = await jetstreamManager(nc);
+  const ackWaitMs = opts.ackWaitMs ?? DEFAULT_ACK_WAIT_MS;
   const topology = await ensureTopology(nc, jsm, n, {
     replicas: opts.replicas ?? 1,
     maxAckPending: 4 * (opts.concurrency ?? 64) + 256,
-    ackWaitMs: opts.ackWaitMs ?? 60_000,
+    ackWaitMs,
   });
   const instanceId = opts.instanceId ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, '_')}-${process.pid}`;
   const ref: { runtime?: Runtime } = {}; // metrics collect from the runtime once it exists
@@ -199,6 +207,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     ...(opts.concurrency ? { concurrency: opts.concurrency } : {}),
     ...(opts.minShare !== undefined ? { minShare: opts.minShare } : {}),
     handle,
+    workingEveryMs: Math.floor(ackWaitMs / 3),
     onError,
   });
   const router = new CommandRouter({

@@ -21,6 +21,7 @@ import { rm } from 'node:fs/promises';
 import type { Command } from './command.ts';
 import { readJsonFile } from './defs.ts';
 import { redactUrl } from './output.ts';
+import { durationFlag } from './scale.ts';
 
 export const EXAMPLES_DIR = fileURLToPath(new URL('../../schemas/examples/', import.meta.url));
 export const SAMPLE_ACTIONS = ['email.send', 'sms.send', 'task.create', 'webhook.call'] as const;
@@ -137,6 +138,11 @@ export const runCommand: Command = {
   example: 'run --concurrency 16 --data .data --port 4222',
   flags: {
     concurrency: { kind: 'string', value: 'N', help: 'concurrent work handlers (default 64)' },
+    'ack-wait': {
+      kind: 'string',
+      value: 'DURATION',
+      help: 'how soon a crashed instance\'s steps are redelivered, e.g. 5s or PT10S (default 5s; live instances signal progress)',
+    },
     data: { kind: 'string', value: 'DIR', help: 'data folder of the embedded server (default .data)' },
     port: { kind: 'string', value: 'N', help: 'port of the embedded server (default 4222)' },
     'no-sample': { kind: 'boolean', help: 'no sample journeys, demo handlers or sample execution' },
@@ -147,6 +153,7 @@ export const runCommand: Command = {
   async run(ctx, f) {
     f.noMoreThan(0);
     const concurrency = f.int('concurrency', 1);
+    const ackWaitMs = durationFlag(f, 'ack-wait');
     const port = f.int('port', 1);
     const dataDir = f.str('data');
     const sample = !f.bool('no-sample');
@@ -160,6 +167,7 @@ export const runCommand: Command = {
       env: ctx.env,
       logger,
       ...(concurrency ? { concurrency } : {}),
+      ...(ackWaitMs ? { ackWaitMs } : {}),
       ...(dataDir ? { dataDir } : {}),
       ...(port ? { port } : {}),
       ...(sample ? { handlers: load ? flakyHandlers(SAMPLE_ACTIONS) : demoHandlers((line) => ctx.out(line)) } : {}),

@@ -48,7 +48,7 @@ export function parseDurationArg(text: string): ReturnType<typeof parseDuration>
 }
 
 /** `--name` as a positive duration in ms (approximate for months and years), or a usage error. */
-function durationFlag(f: Flags, name: string): number | undefined {
+export function durationFlag(f: Flags, name: string): number | undefined {
   const v = f.str(name);
   if (v === undefined) return undefined;
   const d = parseDurationArg(v);

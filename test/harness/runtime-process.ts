@@ -1,6 +1,6 @@
 /**
  * A runtime instance in its own process, for crash and multi-instance tests. Configured by environment:
- * NATS_URL, JRN_PREFIX, ACK_WAIT_MS, ACTION_DELAY_MS (in-process `email.send` handler delay, random 0..N ms),
+ * NATS_URL, JRN_PREFIX, ACK_WAIT_MS (the runtime's default when unset), ACTION_DELAY_MS (in-process `email.send` handler delay, random 0..N ms),
  * CONCURRENCY, STATS_INTERVAL_MS, RATE_LIMIT and RATE_WINDOW_MS (per-supplier start limit; none when unset). Every action invocation is recorded, undeduplicated, on `<prefix>obs.<pid>` (one message per call), and
  * its effect is sent as an outbound command with the idempotency key as `Nats-Msg-Id` (R12). Prints `ready` when started.
  */
@@ -28,7 +28,7 @@ const runtime = await startRuntime({
   nc,
   prefix,
   logger: pino({ level: process.env['LOG_LEVEL'] ?? 'warn' }),
-  ackWaitMs: Number(process.env['ACK_WAIT_MS'] ?? 60_000),
+  ...(process.env['ACK_WAIT_MS'] ? { ackWaitMs: Number(process.env['ACK_WAIT_MS']) } : {}), // else the runtime's default
   concurrency: Number(process.env['CONCURRENCY'] ?? 64),
   timerSlotMs: Number(process.env['TIMER_SLOT_MS'] ?? 60_000),
   handlers: { 'email.send': send, 'sms.send': send },
