@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JourneyClient } from '../runtime/client.ts';
 import { startRuntime, type Runtime } from '../runtime/runtime.ts';
 import type { StatsMessage } from '../schemas/stats.ts';
+import { DEFAULT_SCALING_CONFIG } from '../actors/scaling-policy.ts';
 import { oneStep } from './fixtures.ts';
 import { useNats, uniqueName, waitFor, type TestServer } from './harness/nats.ts';
 import { lines, runCli, type CliResult } from './harness/cli.ts';
@@ -35,6 +36,8 @@ beforeAll(async () => {
     prefix,
     logger: pino({ level: 'silent' }),
     monitor: { intervalMs: 300 },
+    // Season and Saturday neutral: the allocation the policy restores after an override is the base on any day.
+    supervisor: { config: { seasonFactor: 1, saturdayFactor: 1 } },
     handlers: { 'email.send': async () => undefined },
   });
   await runtime.definitions.deploy(oneStep);
@@ -77,8 +80,10 @@ describe('cli - scale, stats and report against a running runtime', () => {
     ]);
     expect(clear).toMatchObject({ code: 0, stderr: '' });
     expect(lines(clear.stdout)[0]).toBe('override cleared by tester: applied by 1 instance');
-    expect(clear.stdout).toMatch(new RegExp(`^${runtime.instanceId}\\s+\\d+`, 'm'));
-    expect(runtime.dispatcher.concurrency.critical).not.toBe(40);
+    // Cleared: critical goes straight back to what the policy wants with no load, the base.
+    const base = DEFAULT_SCALING_CONFIG.baseConcurrency.critical;
+    expect(clear.stdout).toMatch(new RegExp(`^${runtime.instanceId}\\s+${base}\\b`, 'm'));
+    expect(runtime.dispatcher.concurrency.critical).toBe(base);
     expect(nobody.code).toBe(1);
     expect(lines(nobody.stderr)).toHaveLength(1);
     expect(nobody.stderr).toMatch(/^journeys: no runtime answered on none\w+\.supervisor\.override/);
@@ -90,6 +95,9 @@ describe('cli - scale, stats and report against a running runtime', () => {
     const m = JSON.parse(r.stdout) as StatsMessage;
     expect(m).toMatchObject({ v: 1, instance: 'cluster', instances: 1 });
     expect(Object.keys(m.queues)).toEqual(['critical', 'high', 'medium', 'low']);
+    // The very message the runtime published on the cluster subject, printed whole.
+    const published = await waitFor('the printed window among the published ones', () => cluster.find((c) => c.at === m.at), 5_000);
+    expect(m).toEqual(published);
   });
 
   // The report reads the stats stream from a start time, which nats-server compares with its own clock: under a clock
