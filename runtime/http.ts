@@ -39,7 +39,8 @@ export function health(runtime: Runtime, maxTimerLagMs = 5_000, maxStallMs = 60_
   const d = runtime.dispatcher;
   const stalledFor = d.load > 0 && d.lastProgressAt > 0 ? Date.now() - d.lastProgressAt : 0;
   const checks = {
-    nats: { ok: !runtime.nc.isClosed(), detail: runtime.nc.isClosed() ? 'connection closed' : 'connected' },
+    // Reconnecting is no reason to restart the process (that would not bring NATS back): readiness says it.
+    nats: { ok: !runtime.nc.isClosed(), detail: runtime.nc.isClosed() ? 'connection closed' : runtime.connected ? 'connected' : 'reconnecting' },
     timers: { ok: t.behindMs <= maxTimerLagMs, detail: `oldest due timer ${t.behindMs} ms behind` },
     consumers: { ok: stalledFor <= maxStallMs, detail: `${d.load} queued or running; no progress for ${stalledFor} ms` },
   };
@@ -48,7 +49,7 @@ export function health(runtime: Runtime, maxTimerLagMs = 5_000, maxStallMs = 60_
 
 /** Readiness: connected, and the work stream exists. */
 export async function ready(runtime: Runtime): Promise<HealthReport> {
-  const connected = !runtime.nc.isClosed();
+  const connected = runtime.connected;
   let streams = { ok: false, detail: 'not checked' };
   if (connected) {
     try {
@@ -58,7 +59,8 @@ export async function ready(runtime: Runtime): Promise<HealthReport> {
       streams = { ok: false, detail: err instanceof Error ? err.message : String(err) };
     }
   }
-  const checks = { nats: { ok: connected, detail: connected ? 'connected' : 'connection closed' }, streams };
+  const nats = connected ? 'connected' : runtime.nc.isClosed() ? 'connection closed' : 'reconnecting';
+  const checks = { nats: { ok: connected, detail: nats }, streams };
   return { ok: connected && streams.ok, checks };
 }
 

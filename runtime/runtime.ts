@@ -8,6 +8,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { headers } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { createLogger } from './logger.ts';
+import { watchConnection } from './connection.ts';
 import { tierAt, type Tier } from '../actors/priority.ts';
 import type { RetryPolicy } from '../actors/retry-policy.ts';
 import { ActionRegistry, type ActionHandler, type RemoteAction } from './actions.ts';
@@ -78,6 +79,8 @@ export type RuntimeParts = Pick<Runtime, 'nc' | 'js' | 'jsm' | 'names' | 'topolo
 export interface Runtime {
   readonly names: Names;
   readonly nc: NatsConnection;
+  /** False while NATS is unreachable (the client reconnects meanwhile) and once the connection is closed. */
+  readonly connected: boolean;
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
   readonly topology: Topology;
@@ -277,9 +280,13 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     return ri.num_pending + ri.num_ack_pending === 0;
   };
 
+  const connection = watchConnection(nc);
   const runtime: Runtime = {
     names: n,
     nc,
+    get connected() {
+      return connection.connected;
+    },
     js,
     jsm,
     topology,

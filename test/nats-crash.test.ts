@@ -1,0 +1,120 @@
+/**
+ * The NATS server dies under load: `journeys run` (a real child process with its default settings, actions going out
+ * as commands on `<p>.actions.*`) runs 2,000 executions while the only nats-server is SIGKILLed and restarted on the same
+ * port and store five times. The runtime never exits, says 503 on /readyz while the server is down and 200 after, and
+ * every execution completes with each action command stored once (the stream dedups on the idempotency key).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
+import { JourneyClient } from '../runtime/client.ts';
+import { freePort, startNatsServer, type NatsServerProcess } from '../runtime/nats-server-process.ts';
+import { names } from '../runtime/subjects.ts';
+import { uniqueName, waitFor } from './harness/nats.ts';
+import { readAll } from './harness/streams.ts';
+import { weddingInDays } from './fixtures.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const TSX_CLI = createRequire(import.meta.url).resolve('tsx/cli');
+const N = 2_000;
+const KILLS = 5;
+
+/** An action, a short wait that falls due during the outages, another action. */
+const journey = {
+  id: 'through-outages',
+  version: 1,
+  name: 'Two sends around a wait',
+  vendorType: 'venue',
+  trigger: { event: 'booking.created' },
+  start: 'hello',
+  steps: {
+    hello: { type: 'action', action: 'email.send', params: { template: 'hello' }, next: 'pause' },
+    pause: { type: 'wait', duration: 'PT3S', next: 'bye' },
+    bye: { type: 'action', action: 'email.send', params: { template: 'bye' }, next: 'done' },
+    done: { type: 'end' },
+  },
+};
+
+let dir = '';
+let server: NatsServerProcess | undefined;
+let runtime: ChildProcess | undefined;
+let nc: NatsConnection | undefined;
+afterAll(async () => {
+  runtime?.kill('SIGKILL');
+  await nc?.close().catch(() => undefined);
+  await server?.stop();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+const readyz = async (port: number): Promise<number> => {
+  try {
+    return (await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2_000) })).status;
+  } catch {
+    return -1; // not answering at all
+  }
+};
+
+describe('NATS server crashes', () => {
+  it('nats - five SIGKILLs of the only server under load: nothing lost, no effect twice, the runtime never exits', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'jrn-nats-crash-'));
+    const port = await freePort();
+    const start = () => startNatsServer({ dir, port });
+    server = await start();
+    const prefix = uniqueName('nc');
+    const n = names(prefix);
+    const httpPort = await freePort();
+    let stderr = '';
+    runtime = spawn(process.execPath, [TSX_CLI, 'runtime/cli/main.ts', 'run', '--no-sample', '--prefix', prefix], {
+      cwd: ROOT,
+      env: { ...process.env, NATS_URL: server.url, HTTP_PORT: String(httpPort), LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    runtime.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4_000)));
+    let exited: number | null | undefined;
+    runtime.once('exit', (code) => (exited = code));
+    await waitFor('the runtime ready', async () => (await readyz(httpPort)) === 200, 30_000, 200);
+
+    // The test's own connection outlives the outages too.
+    nc = await connect({ servers: server.url, maxReconnectAttempts: -1, reconnectTimeWait: 200, noAsyncTraces: true });
+    const client = new JourneyClient(nc, prefix);
+    await (await client.definitions()).deploy(journey);
+    const js = jetstream(nc);
+    const weddingDate = weddingInDays(200);
+    // Fifty suppliers of 40 starts: under `journeys run`'s 100 starts per supplier per minute.
+    await Promise.all(
+      Array.from({ length: N }, (_, i) =>
+        js.publish(`${prefix}.cmd.start`, JSON.stringify({ supplierId: `s${i % 50}`, clientId: `c${i}`, journeyId: journey.id, weddingDate, timeZone: 'UTC' })),
+      ),
+    );
+    const done = async (): Promise<number> => (await client.list({ status: 'done' }, 10_000)).length;
+
+    const outages: { readyWhileDown: number; doneBefore: number }[] = [];
+    for (let k = 0; k < KILLS; k++) {
+      const doneBefore = await done();
+      await server.kill();
+      // While it is down: not ready, but alive.
+      const readyWhileDown = await waitFor('/readyz 503 while NATS is down', async () => ((await readyz(httpPort)) === 503 ? 503 : 0), 10_000, 100);
+      outages.push({ readyWhileDown, doneBefore });
+      await new Promise((r) => setTimeout(r, 1_500)); // a while down: timers fall due meanwhile
+      server = await start();
+      await waitFor('/readyz 200 once NATS is back', async () => (await readyz(httpPort)) === 200, 30_000, 100);
+    }
+    await waitFor(`all ${N} executions done`, async () => (await done()) === N, 55_000, 500);
+    console.log(`nats-crash: done before each kill ${outages.map((o) => o.doneBefore).join(', ')} of ${N}`);
+
+    expect(exited, `the runtime exited: ${stderr}`).toBeUndefined();
+    // Every kill came while work was going on, not after it.
+    expect(outages.at(-1)!.doneBefore).toBeLessThan(N);
+    expect(outages.every((o) => o.readyWhileDown === 503)).toBe(true);
+    // Each action command stored once per idempotency key: two per execution.
+    const effects = await readAll<{ key: string }>(nc, n.streams.actions);
+    expect(effects).toHaveLength(2 * N);
+    expect(new Set(effects.map((e) => e.msgId)).size).toBe(2 * N);
+  }, 150_000);
+});
