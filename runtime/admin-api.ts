@@ -1,26 +1,30 @@
 /**
  * Admin requests on `<prefix>.admin.<action>`, so operators can do with the plain `nats` CLI what the `journeys` CLI does
  * (R26): read an execution's status, replay or discard a dead letter, deploy a definition. Every change is recorded in the
- * audit stream with who asked (the `by` field, else the `Jrn-User` header, else "unknown") (R34).
+ * audit stream with who asked (the `by` field, else the `Jrn-User` header, else "unknown") (R34). Requests are validated
+ * like commands (R30, `schemas/admin.ts`): a refused one is answered with its code and recorded in `<prefix>.rejects.admin`.
  */
 import type { Msg, Subscription } from '@nats-io/transport-node';
+import { DefinitionInvalidError } from '../schemas/validate.ts';
 import { decodeText, encodeJson } from './codec.ts';
 import type { DefinitionRegistry } from './definitions.ts';
 import type { DeadLetters } from './dlq.ts';
-import { RejectedError, errorMessage } from './errors.ts';
+import { RejectedError, RuntimeError, errorMessage } from './errors.ts';
 import type { RuntimeParts } from './runtime.ts';
 import { statusOf } from './client.ts';
 import { decodeRecord } from './execution-record.ts';
+import { parseAdmin, type AdminRequest } from './inbound.ts';
 
 export interface AdminApiOptions {
   runtime: RuntimeParts;
   dlq: DeadLetters;
   definitions: DefinitionRegistry;
   now(): number;
+  /** A failure of the runtime (not of the request): logged as a runtime error. */
   onError(err: unknown): void;
+  /** A refused request (already answered and recorded in the rejects stream), by its code. */
+  onReject?(code: string): void;
 }
-
-type Handler = (body: Record<string, unknown>) => Promise<{ target: string; result: unknown }>;
 
 export class AdminApi {
   readonly #o: AdminApiOptions;
@@ -32,30 +36,9 @@ export class AdminApi {
 
   start(): void {
     const p = this.#o.runtime.names.prefix;
-    const handlers: Record<string, Handler> = {
-      'dlq.replay': async (b) => {
-        const e = await this.#o.dlq.replay(seqOf(b), byOf(b));
-        return { target: e.executionId, result: { replayed: e.seq, executionId: e.executionId, stepId: e.stepId } };
-      },
-      'dlq.discard': async (b) => {
-        const e = await this.#o.dlq.discard(seqOf(b), byOf(b));
-        return { target: e.executionId, result: { discarded: e.seq, executionId: e.executionId } };
-      },
-      'executions.status': async (b) => {
-        const id = b['executionId'];
-        if (typeof id !== 'string') throw new RejectedError('BAD_COMMAND', '"executionId" must be a string');
-        const e = await this.#o.runtime.topology.executions.get(id);
-        if (!e || e.value.length === 0) throw new RejectedError('UNKNOWN_EXECUTION', `no execution ${id}`);
-        return { target: id, result: statusOf(id, decodeRecord(e.value)) };
-      },
-      'definitions.deploy': async (b) => {
-        const r = await this.#o.definitions.deploy(b['definition'] ?? b);
-        return { target: `${r.id}.v${r.version}`, result: r };
-      },
-    };
     this.#sub = this.#o.runtime.nc.subscribe(`${p}.admin.>`, {
       queue: `${p}-admin`,
-      callback: (_err, msg) => void this.#answer(msg, handlers),
+      callback: (_err, msg) => void this.#answer(msg),
     });
   }
 
@@ -63,38 +46,59 @@ export class AdminApi {
     this.#sub?.unsubscribe();
   }
 
-  async #answer(msg: Msg, handlers: Record<string, Handler>): Promise<void> {
+  async #answer(msg: Msg): Promise<void> {
     const rt = this.#o.runtime;
     const action = msg.subject.slice(`${rt.names.prefix}.admin.`.length);
     try {
-      const handler = handlers[action];
-      if (!handler) throw new RejectedError('BAD_COMMAND', `unknown admin action "${action}"`);
-      let body: Record<string, unknown>;
-      try {
-        body = JSON.parse(decodeText(msg.data)) as Record<string, unknown>;
-      } catch {
-        throw new RejectedError('BAD_JSON', 'payload is not JSON');
-      }
-      if (typeof body !== 'object' || body === null) throw new RejectedError('BAD_COMMAND', 'payload must be a JSON object');
-      const by = typeof body['by'] === 'string' ? body['by'] : msg.headers?.get('Jrn-User') || 'unknown';
-      const { target, result } = await handler(body);
+      const req = parseAdmin(action, msg.data);
+      const by = ('by' in req ? req.by : undefined) ?? (msg.headers?.get('Jrn-User') || 'unknown');
+      const { target, result } = await this.#handle(req, by);
       // Reads are not audited; dead-letter actions audit themselves (whoever calls them: CLI, dashboard, here).
-      if (!action.endsWith('.status') && !action.startsWith('dlq.')) await rt.js.publish(`${rt.names.prefix}.audit.${action}`, encodeJson({ action, by, target, at: this.#o.now() }));
+      if (req.action === 'definitions.deploy') await rt.js.publish(`${rt.names.prefix}.audit.${action}`, encodeJson({ action, by, target, at: this.#o.now() }));
       msg.respond(encodeJson({ ok: true, result }));
-    } catch (err) {
-      if (!(err instanceof RejectedError)) this.#o.onError(err);
-      const code = err instanceof Error && 'code' in err ? String((err as { code: unknown }).code) : 'INTERNAL';
-      msg.respond(encodeJson({ ok: false, error: { code, message: errorMessage(err) } }));
+    } catch (caught) {
+      const err = caught instanceof DefinitionInvalidError ? new RejectedError('DEFINITION_INVALID', caught.message, { cause: caught }) : caught;
+      if (err instanceof RejectedError) {
+        // The asker's mistake (a bad request, a missing entry): answered and recorded, never logged as a runtime error.
+        msg.respond(encodeJson({ ok: false, error: { code: err.code, message: err.message } }));
+        this.#reject(msg, err);
+        return;
+      }
+      this.#o.onError(err);
+      // Our own errors carry a code and a message written for operators; anything else stays in the log.
+      const error = err instanceof RuntimeError ? { code: err.code, message: errorMessage(err) } : { code: 'INTERNAL', message: `${action} failed; see the runtime log` };
+      msg.respond(encodeJson({ ok: false, error }));
     }
   }
-}
 
-function byOf(body: Record<string, unknown>): string {
-  return typeof body['by'] === 'string' ? body['by'] : 'unknown';
-}
+  async #handle(req: AdminRequest, by: string): Promise<{ target: string; result: unknown }> {
+    switch (req.action) {
+      case 'dlq.replay': {
+        const e = await this.#o.dlq.replay(req.seq, by);
+        return { target: e.executionId, result: { replayed: e.seq, executionId: e.executionId, stepId: e.stepId } };
+      }
+      case 'dlq.discard': {
+        const e = await this.#o.dlq.discard(req.seq, by);
+        return { target: e.executionId, result: { discarded: e.seq, executionId: e.executionId } };
+      }
+      case 'executions.status': {
+        const id = req.executionId;
+        const e = await this.#o.runtime.topology.executions.get(id);
+        if (!e || e.value.length === 0) throw new RejectedError('UNKNOWN_EXECUTION', `no execution ${id}`);
+        return { target: id, result: statusOf(id, decodeRecord(e.value)) };
+      }
+      case 'definitions.deploy': {
+        const r = await this.#o.definitions.deploy(req.definition);
+        return { target: `${r.id}.v${r.version}`, result: r };
+      }
+    }
+  }
 
-function seqOf(body: Record<string, unknown>): number {
-  const seq = body['seq'];
-  if (typeof seq !== 'number' || !Number.isInteger(seq) || seq < 1) throw new RejectedError('BAD_COMMAND', '"seq" must be a positive integer');
-  return seq;
+  /** Recorded like every other refused input (R30). */
+  #reject(msg: Msg, err: RejectedError): void {
+    const rt = this.#o.runtime;
+    this.#o.onReject?.(err.code);
+    const record = { code: err.code, reason: err.message, subject: msg.subject, bytes: msg.data.byteLength, sample: decodeText(msg.data.subarray(0, 1024)), at: this.#o.now() };
+    rt.js.publish(rt.names.rejects('admin'), encodeJson(record)).catch((e: unknown) => this.#o.onError(e));
+  }
 }

@@ -11,7 +11,7 @@ import { tierAt } from '../actors/priority.ts';
 import type { Clock } from './clock.ts';
 import { encode, encodeJson } from './codec.ts';
 import type { DefinitionRegistry } from './definitions.ts';
-import { RejectedError, errorMessage } from './errors.ts';
+import { RejectedError, RuntimeError, errorMessage } from './errors.ts';
 import { decodeRecord, executionIdOf } from './execution-record.ts';
 import { parseCommand, type Command } from './inbound.ts';
 import { COMMAND_VERBS, type Names } from './subjects.ts';
@@ -83,6 +83,12 @@ export class CommandRouter {
       if (err instanceof RejectedError) {
         await this.#reject(m.subject, m.data, err);
         m.ack();
+      } else if (err instanceof RuntimeError && !err.retryable) {
+        // Our failure, but one no redelivery can mend (a corrupt execution record): recorded, not redelivered until the
+        // consumer gives up and leaves it in the stream unrecorded.
+        this.#o.onError(err);
+        await this.#reject(m.subject, m.data, err);
+        m.ack();
       } else {
         this.#o.onError(err);
         m.nak(1_000);
@@ -98,10 +104,11 @@ export class CommandRouter {
       const { executionIds } = await this.route(cmd, msg.headers?.get('Nats-Msg-Id') || undefined);
       msg.respond(encodeJson({ ok: true, executionIds }));
     } catch (err) {
-      const code = err instanceof RejectedError ? err.code : 'INTERNAL';
       if (err instanceof RejectedError) await this.#reject(msg.subject, msg.data, err);
       else this.#o.onError(err);
-      msg.respond(encodeJson({ ok: false, error: { code, message: errorMessage(err) } }));
+      // Our own errors carry a stable code and a message written for the caller; anything else stays in the log.
+      const error = err instanceof RuntimeError ? { code: err.code, message: errorMessage(err) } : { code: 'INTERNAL', message: `${verb} failed; see the runtime log` };
+      msg.respond(encodeJson({ ok: false, error }));
     }
   }
 
@@ -155,7 +162,7 @@ export class CommandRouter {
     await this.#o.js.publish(subject, encode(work), { headers: h });
   }
 
-  async #reject(subject: string, data: Uint8Array, err: RejectedError): Promise<void> {
+  async #reject(subject: string, data: Uint8Array, err: RuntimeError): Promise<void> {
     this.#o.onReject?.(err.code);
     const sample = new TextDecoder().decode(data.subarray(0, 1024));
     const record = { code: err.code, reason: err.message, subject, bytes: data.byteLength, sample, at: this.#o.clock.now() };

@@ -9,7 +9,8 @@ import { journeyExecutionMachine, type JourneyExecutionMachine } from '../actors
 import type { JourneyDefinition } from '../schemas/journey-definition.ts';
 import { DefinitionInvalidError, validateJourneyConfiguration } from '../schemas/validate.ts';
 import { decodeText, encodeJson } from './codec.ts';
-import { RuntimeError } from './errors.ts';
+import { RejectedError, RuntimeError } from './errors.ts';
+import { FREE_JSON_LIMITS, MAX_DOCUMENT_DEPTH, jsonLimitProblem, pathSegment } from './json-limits.ts';
 
 const LATEST_TTL_MS = 2_000;
 
@@ -34,6 +35,8 @@ export class DefinitionRegistry {
 
   /** Validates and stores a definition; refuses to change a deployed version (deploy a new version instead). */
   async deploy(doc: unknown): Promise<DeployResult> {
+    const tooBig = limitProblem(doc);
+    if (tooBig) throw new RejectedError('INVALID_PAYLOAD', tooBig);
     const result = validateJourneyConfiguration(doc, this.#knownActions ? { knownActions: this.#knownActions } : {});
     if (!result.ok) throw new DefinitionInvalidError(result.errors);
     const def = result.definition;
@@ -43,7 +46,7 @@ export class DefinitionRegistry {
     let created = false;
     if (existing && existing.value.length > 0) {
       if (decodeText(existing.value) !== body) {
-        throw new RuntimeError('VERSION_EXISTS', `${def.id} version ${def.version} is already deployed with other content: deploy version ${def.version + 1}`);
+        throw new RejectedError('VERSION_EXISTS', `${def.id} version ${def.version} is already deployed with other content: deploy version ${def.version + 1}`);
       }
     } else {
       await this.#kv.create(key, encodeJson(def));
@@ -104,4 +107,22 @@ export class DefinitionRegistry {
     }
     return out.sort((a, b) => a.id.localeCompare(b.id));
   }
+}
+
+/**
+ * Each step's `params` (the one free JSON a definition holds) within the free-JSON limits, then the whole document within
+ * {@link MAX_DOCUMENT_DEPTH}: validation, and the messages quoting a bad value, recurse through all of it.
+ */
+function limitProblem(doc: unknown): string | undefined {
+  const steps = isObject(doc) ? doc['steps'] : undefined;
+  for (const [id, step] of Object.entries(isObject(steps) ? steps : {})) {
+    const params = isObject(step) ? step['params'] : undefined;
+    const problem = params === undefined ? undefined : jsonLimitProblem(params, FREE_JSON_LIMITS, `$.steps${pathSegment(id)}.params`);
+    if (problem) return problem;
+  }
+  return jsonLimitProblem(doc, { maxDepth: MAX_DOCUMENT_DEPTH, maxKeys: Number.POSITIVE_INFINITY });
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }

@@ -7,7 +7,7 @@
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { headers } from '@nats-io/transport-node';
 import { decodeText, encode, encodeJson } from './codec.ts';
-import { RuntimeError } from './errors.ts';
+import { RejectedError } from './errors.ts';
 import type { DeadLetter } from './executor.ts';
 import type { Names } from './subjects.ts';
 import type { Work } from './work.ts';
@@ -62,14 +62,17 @@ export class DeadLetters {
     return out;
   }
 
+  /**
+   * One entry by its stream sequence. A missing one is the asker's mistake (`RejectedError` DLQ_ENTRY_MISSING); a
+   * failure to reach the stream is not, and is thrown as it is.
+   */
   async get(seq: number): Promise<DlqEntry> {
-    try {
-      const m = await this.#jsm.streams.getMessage(this.#n.streams.dlq, { seq });
-      if (!m) throw new Error('missing');
-      return { ...(JSON.parse(decodeText(m.data)) as DeadLetter), seq };
-    } catch (err) {
-      throw new RuntimeError('DLQ_ENTRY_MISSING', `no dead-letter entry ${seq}`, { cause: err });
-    }
+    const missing = () => new RejectedError('DLQ_ENTRY_MISSING', `no dead-letter entry ${seq}`);
+    // No stream sequence is anything else; 1e308 would otherwise reach the server as a request it cannot parse.
+    if (!Number.isSafeInteger(seq) || seq < 1) throw missing();
+    const m = await this.#jsm.streams.getMessage(this.#n.streams.dlq, { seq });
+    if (!m) throw missing(); // never written, or replayed or discarded already
+    return { ...(JSON.parse(decodeText(m.data)) as DeadLetter), seq };
   }
 
   /** Resumes the execution at its failed step, then removes the entry; recorded in the audit stream with `by` (R34). */

@@ -7,6 +7,8 @@ export const ErrorCodes = {
   BAD_JSON: 'BAD_JSON',
   BAD_COMMAND: 'BAD_COMMAND',
   PAYLOAD_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  /** Free JSON (`data`, `params`) nested too deep or with too many keys. */
+  INVALID_PAYLOAD: 'INVALID_PAYLOAD',
   UNKNOWN_JOURNEY: 'UNKNOWN_JOURNEY',
   UNKNOWN_EXECUTION: 'UNKNOWN_EXECUTION',
   DEFINITION_INVALID: 'DEFINITION_INVALID',
@@ -17,6 +19,8 @@ export const ErrorCodes = {
   NO_HANDLER: 'NO_HANDLER',
   DLQ_ENTRY_MISSING: 'DLQ_ENTRY_MISSING',
   TIMEOUT: 'TIMEOUT',
+  /** A stored execution record that does not decode to the shape the executor relies on. */
+  RECORD_CORRUPT: 'RECORD_CORRUPT',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 

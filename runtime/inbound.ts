@@ -18,7 +18,15 @@ import {
   type EventCommand,
   type StartCommand,
 } from '../schemas/commands.ts';
+import {
+  ADMIN_ACTIONS,
+  DeadLetterRequestSchema,
+  DeployRequestSchema,
+  ExecutionStatusRequestSchema,
+  type AdminAction,
+} from '../schemas/admin.ts';
 import { RejectedError } from './errors.ts';
+import { FREE_JSON_LIMITS, jsonLimitProblem } from './json-limits.ts';
 import type { CommandVerb } from './subjects.ts';
 
 export type Command =
@@ -32,6 +40,9 @@ const checks = {
   control: TypeCompiler.Compile(ControlCommandSchema),
   clearOverride: TypeCompiler.Compile(ClearOverrideSchema),
   setOverride: TypeCompiler.Compile(SetOverrideSchema),
+  status: TypeCompiler.Compile(ExecutionStatusRequestSchema),
+  deadLetter: TypeCompiler.Compile(DeadLetterRequestSchema),
+  deploy: TypeCompiler.Compile(DeployRequestSchema),
 };
 
 /** A supervisor override request, validated, with its expiry as an instant. */
@@ -41,6 +52,17 @@ export type OverrideRequest =
 
 /** Largest override request accepted: a few fields. */
 export const MAX_OVERRIDE_BYTES = 4_096;
+
+/** An admin request, validated; `by` when the request names who asks. */
+export type AdminRequest =
+  | { action: 'executions.status'; executionId: string }
+  | { action: 'dlq.replay' | 'dlq.discard'; seq: number; by?: string }
+  | { action: 'definitions.deploy'; definition: unknown; by?: string };
+
+/** Largest `definitions.deploy` request: a definition is the one large admin request. */
+export const MAX_DEPLOY_BYTES = 65_536;
+/** Largest other admin request: a few fields. */
+export const MAX_ADMIN_BYTES = 4_096;
 
 const text = new TextDecoder('utf-8', { fatal: true });
 
@@ -59,10 +81,14 @@ export function parseCommand(verb: string, data: Uint8Array, maxBytes: number): 
       if (body.bookedAt !== undefined && Number.isNaN(Date.parse(body.bookedAt))) {
         throw new RejectedError('BAD_COMMAND', `$.bookedAt: "${body.bookedAt}" is not a valid instant`);
       }
+      bounded(body.data);
       return { verb: 'start', body };
     }
-    case 'event':
-      return { verb: 'event', body: check(checks.event, json) };
+    case 'event': {
+      const body = check(checks.event, json);
+      bounded(body.data);
+      return { verb: 'event', body };
+    }
     case 'cancel':
     case 'pause':
     case 'resume':
@@ -107,6 +133,39 @@ export function parseOverride(data: Uint8Array, now: number): OverrideRequest {
     ...(body.concurrency ? { concurrency: body.concurrency } : {}),
     ...(body.replicas !== undefined ? { replicas: body.replicas } : {}),
   };
+}
+
+/**
+ * Parses and validates a request on `<prefix>.admin.<action>`. A deployed definition is only checked for being an object
+ * here: the registry validates it (with every issue and its path) and bounds its depth. Throws `RejectedError`.
+ */
+export function parseAdmin(action: string, data: Uint8Array): AdminRequest {
+  if (!(ADMIN_ACTIONS as readonly string[]).includes(action)) {
+    throw new RejectedError('BAD_COMMAND', `unknown admin action "${action.slice(0, 64)}": one of ${ADMIN_ACTIONS.join(', ')}`);
+  }
+  const json = parseJson(data, action === 'definitions.deploy' ? MAX_DEPLOY_BYTES : MAX_ADMIN_BYTES);
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new RejectedError('BAD_COMMAND', '$: an admin request is a JSON object');
+  switch (action as AdminAction) {
+    case 'executions.status':
+      return { action: 'executions.status', executionId: check(checks.status, json).executionId };
+    case 'dlq.replay':
+    case 'dlq.discard': {
+      const { seq, by } = check(checks.deadLetter, json);
+      return { action: action as 'dlq.replay', seq, ...(by !== undefined ? { by } : {}) };
+    }
+    case 'definitions.deploy': {
+      // A definition has no `definition` property, so its presence tells the wrapped form from a bare definition.
+      if (!Object.hasOwn(json, 'definition')) return { action: 'definitions.deploy', definition: json };
+      const { definition, by } = check(checks.deploy, json);
+      return { action: 'definitions.deploy', definition, ...(by !== undefined ? { by } : {}) };
+    }
+  }
+}
+
+/** Free JSON within {@link FREE_JSON_LIMITS}, or `INVALID_PAYLOAD`. */
+function bounded(data: Record<string, unknown> | undefined): void {
+  const problem = data === undefined ? undefined : jsonLimitProblem(data, FREE_JSON_LIMITS, '$.data');
+  if (problem) throw new RejectedError('INVALID_PAYLOAD', problem);
 }
 
 function parseJson(data: Uint8Array, maxBytes: number): unknown {

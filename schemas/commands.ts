@@ -3,12 +3,15 @@
  * the runtime validation and the published JSON Schema files.
  */
 import { Type, type Static } from '@sinclair/typebox';
+import { JOURNEY_ID_PATTERN, MAX_VERSION } from './journey-definition.ts';
 
 const ID = 'urn:wedsync:journey:command:';
 const Id = (description: string) => Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description });
 const EventName = Type.String({ pattern: '^[a-z][a-z0-9_.-]{0,63}$', description: 'Event name, e.g. `form.submitted`.' });
-const Data = Type.Record(Type.String(), Type.Unknown(), { description: 'Free JSON object.' });
-const ExecutionId = Type.String({ pattern: '^ex_[a-z2-7]{26}$', description: 'Execution id, as returned by start.' });
+// Depth and key count are bounded too (32 levels, 1,000 keys): checked by the runtime, as JSON Schema cannot say it.
+const Data = Type.Record(Type.String(), Type.Unknown(), { description: 'Free JSON object (at most 32 levels deep and 1,000 keys).' });
+/** Execution ids are KV keys and subject tokens: exactly what `executionIdOf` makes. */
+export const ExecutionId = Type.String({ pattern: '^ex_[a-z2-7]{26}$', description: 'Execution id, as returned by start.' });
 
 /** Personal data of the client couple: kept apart from execution data so it can be encrypted at rest. */
 export const ClientSchema = Type.Object(
@@ -24,8 +27,8 @@ export const StartCommandSchema = Type.Object(
   {
     supplierId: Id('Vendor (tenant) id.'),
     clientId: Id('Client (couple) id within the supplier.'),
-    journeyId: Type.String({ pattern: '^[a-z0-9][a-z0-9_-]{0,63}$' }),
-    version: Type.Optional(Type.Integer({ minimum: 1, description: 'Definition version; the latest deployed when absent.' })),
+    journeyId: Type.String({ pattern: JOURNEY_ID_PATTERN }),
+    version: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_VERSION, description: 'Definition version; the latest deployed when absent.' })),
     reentryKey: Type.Optional(Id('Distinguishes repeated runs of the same journey for the same client.')),
     weddingDate: Type.Optional(Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}$', description: 'Local wedding date.' })),
     timeZone: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'IANA zone of the wedding.' })),
@@ -55,7 +58,7 @@ export const ControlCommandSchema = Type.Union(
 );
 export type ControlCommand = Static<typeof ControlCommandSchema>;
 
-const Who = Type.String({ minLength: 1, maxLength: 100, description: 'Who asks, for the audit trail.' });
+export const Who = Type.String({ minLength: 1, maxLength: 100, description: 'Who asks, for the audit trail.' });
 const Handlers = Type.Integer({ minimum: 1, maximum: 10_000 });
 
 /**

@@ -9,6 +9,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { TSchema } from '@sinclair/typebox';
+import { DeadLetterRequestSchema, DeployRequestSchema, ExecutionStatusRequestSchema } from './admin.ts';
 import { ControlCommandSchema, EventCommandSchema, ScaleOverrideSchema, StartCommandSchema } from './commands.ts';
 import { JourneyDefinitionSchema } from './journey-definition.ts';
 import { StatsMessageSchema } from './stats.ts';
@@ -25,6 +26,9 @@ export const GENERATED_SCHEMAS: readonly GeneratedSchema[] = [
   { file: 'event-command.schema.json', schema: EventCommandSchema },
   { file: 'control-command.schema.json', schema: ControlCommandSchema },
   { file: 'scale-override.schema.json', schema: ScaleOverrideSchema },
+  { file: 'admin-executions-status.schema.json', schema: ExecutionStatusRequestSchema },
+  { file: 'admin-dlq.schema.json', schema: DeadLetterRequestSchema },
+  { file: 'admin-definitions-deploy.schema.json', schema: DeployRequestSchema },
   { file: 'stats.schema.json', schema: StatsMessageSchema },
 ];
 

@@ -27,6 +27,9 @@ export const ANCHOR_PATTERN =
   '^(weddingDate|bookedAt|data\\.[A-Za-z][A-Za-z0-9_]*|[0-9]{4}-[0-9]{2}-[0-9]{2}' +
   '(T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,9})?)?(Z|z|[+-][0-9]{2}:[0-9]{2}))?)$';
 
+/** Highest version number: versions end up in KV keys (`<id>.v<version>`), so they stay small integers. */
+export const MAX_VERSION = 1_000_000;
+
 /** Vendor types a journey can be written for. */
 export const VENDOR_TYPES = ['photographer', 'venue', 'caterer', 'florist', 'planner', 'other'] as const;
 
@@ -224,7 +227,11 @@ export const StepSchema = Type.Union(
 export const JourneyDefinitionSchema = Type.Object(
   {
     id: Type.String({ title: 'journey id', pattern: JOURNEY_ID_PATTERN, description: 'Stable journey id.' }),
-    version: Type.Integer({ minimum: 1, description: 'Version of this journey; each published version is immutable.' }),
+    version: Type.Integer({
+      minimum: 1,
+      maximum: MAX_VERSION,
+      description: 'Version of this journey; each published version is immutable.',
+    }),
     name: Type.String({ minLength: 1, maxLength: 200, description: 'Human-readable name.' }),
     vendorType: Type.Union(
       VENDOR_TYPES.map((v) => Type.Literal(v)),

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { JourneyClient } from '../runtime/client.ts';
 import { RejectedError } from '../runtime/errors.ts';
@@ -12,10 +12,10 @@ import { oneStep, weddingInDays } from './fixtures.ts';
 let server: TestServer;
 let nc: NatsConnection;
 useNats((s, c) => ([server, nc] = [s, c]));
-let proc: RuntimeProcess | undefined;
+const procs: RuntimeProcess[] = [];
 
 afterAll(async () => {
-  await proc?.kill('SIGKILL');
+  await Promise.all(procs.map((p) => p.kill('SIGKILL')));
 });
 
 const valid = (i: number) => ({ supplierId: 'good', clientId: `c${i}`, journeyId: 'one-step', weddingDate: weddingInDays(500, 'Asia/Kolkata'), timeZone: 'Asia/Kolkata' });
@@ -59,7 +59,8 @@ describe('inbound validation', () => {
   it('inbound - a thousand hostile messages among valid starts: every valid one completes, every bad one is rejected with a reason', async () => {
     const prefix = uniqueName('b');
     await createObservationStream(nc, `${prefix.toUpperCase()}OBS`, [`${prefix}obs.>`]);
-    proc = await spawnRuntime({ NATS_URL: server.url, JRN_PREFIX: prefix });
+    const proc = await spawnRuntime({ NATS_URL: server.url, JRN_PREFIX: prefix });
+    procs.push(proc);
     const client = new JourneyClient(nc, prefix);
     await (await client.definitions()).deploy(oneStep);
     const js = jetstream(nc);
@@ -90,5 +91,59 @@ describe('inbound validation', () => {
     const id = await client.start(valid(10_000));
     expect(id).toBe(idOf(10_000));
     await waitFor('the last valid start done', async () => (await client.status(id)).status === 'done');
+  });
+
+  it('inbound - free JSON nested 10,000 levels deep or with too many keys is refused as INVALID_PAYLOAD on api and cmd, recorded, never retried', async () => {
+    const prefix = uniqueName('deep');
+    await createObservationStream(nc, `${prefix.toUpperCase()}OBS`, [`${prefix}obs.>`]); // the child's action handler records there
+    const proc = await spawnRuntime({ NATS_URL: server.url, JRN_PREFIX: prefix });
+    procs.push(proc);
+    const client = new JourneyClient(nc, prefix);
+    await (await client.definitions()).deploy(oneStep);
+    const id = await client.start(valid(1));
+    // 10,000 levels are 60 KB, under the 64 KiB limit: before the bound, every copy of it overflowed the stack.
+    const deep = '{"a":'.repeat(10_000) + '1' + '}'.repeat(10_000);
+    const start = (data: string) => `${JSON.stringify(valid(2)).slice(0, -1)},"data":${data}}`;
+    const event = `{"executionId":"${id}","name":"form.submitted","data":${deep}}`;
+    const manyKeys = JSON.stringify(Object.fromEntries(Array.from({ length: 1_001 }, (_, i) => [`k${i}`, i])));
+    const ask = async (verb: string, body: string) =>
+      (await nc.request(`${prefix}.api.${verb}`, body, { timeout: 10_000 })).json<{ ok: boolean; error?: { code: string; message: string } }>();
+
+    const refused: [string, string, string, RegExp][] = [
+      ['start', start(deep), 'INVALID_PAYLOAD', /^\$\.data\.a\.a.*nested deeper than 32 levels$/],
+      ['start', start(`{"list":${'['.repeat(30_000)}${']'.repeat(30_000)}}`), 'INVALID_PAYLOAD', /deeper than 32/],
+      ['start', start(manyKeys), 'INVALID_PAYLOAD', /^\$\.data: more than 1000 keys in total$/],
+      ['start', JSON.stringify({ ...valid(2), version: 1e308 }), 'BAD_COMMAND', /\$\.version/],
+      ['event', event, 'INVALID_PAYLOAD', /^\$\.data.*deeper than 32/],
+    ];
+    for (const [verb, body, code, message] of refused) {
+      const reply = await ask(verb, body);
+      expect(reply, `${verb} ${body.slice(0, 60)}`).toMatchObject({ ok: false, error: { code } });
+      expect(reply.error!.message).toMatch(message);
+    }
+    const js = jetstream(nc);
+    await js.publish(`${prefix}.cmd.start`, start(deep));
+    await js.publish(`${prefix}.cmd.event`, event);
+
+    const rejects = `${prefix.toUpperCase()}_REJECTS`;
+    const records = await waitFor('every refusal recorded', async () => {
+      const all = await readAll<{ code: string; subject: string }>(nc, rejects);
+      return all.length >= refused.length + 2 ? all : undefined;
+    }, 20_000);
+    expect(records.map((r) => `${r.data.subject} ${r.data.code}`).sort()).toEqual(
+      [...refused.map(([verb, , code]) => `${prefix}.api.${verb} ${code}`), `${prefix}.cmd.start INVALID_PAYLOAD`, `${prefix}.cmd.event INVALID_PAYLOAD`].sort(),
+    );
+    // Acknowledged, not left to be redelivered until the consumer gives up on it.
+    const jsm = await jetstreamManager(nc);
+    await waitFor('the command stream drained', async () => {
+      const ci = await jsm.consumers.info(`${prefix.toUpperCase()}_CMD`, 'router');
+      return ci.num_pending + ci.num_ack_pending === 0 && ci.num_redelivered === 0;
+    }, 10_000);
+
+    // At the limit (32 levels) a start is accepted, stored and run: the bound refuses nothing the runtime can hold.
+    const atLimit = await ask('start', start('{"a":'.repeat(31) + '[1]' + '}'.repeat(31)));
+    expect(atLimit).toMatchObject({ ok: true });
+    await waitFor('the start at the limit done', async () => (await client.status(idOf(2))).status === 'done');
+    expect(proc.child.exitCode).toBeNull();
   });
 });
