@@ -17,7 +17,7 @@ import { decode, encode } from './codec.ts';
 import { CommandRouter } from './commands.ts';
 import { DefinitionRegistry } from './definitions.ts';
 import { DeadLetters } from './dlq.ts';
-import { errorMessage } from './errors.ts';
+import { RuntimeError, errorMessage } from './errors.ts';
 import { Executor, type ExecutorHooks } from './executor.ts';
 import { ensureTopology, type Topology } from './streams.ts';
 import { names, type Names } from './subjects.ts';
@@ -189,12 +189,14 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     } catch (err) {
       const attempts = msg.info.deliveryCount;
       log.warn({ executionId, tier, attempts, err: errorMessage(err) }, 'work failed');
-      // A message that keeps failing outside any action (a bug, a missing definition) is dead-lettered, not looped.
-      if (attempts >= 5) {
+      // A message that keeps failing outside any action (a bug, a missing definition) is dead-lettered, not looped;
+      // one whose execution record is corrupt at once: no retry can mend it.
+      const hopeless = err instanceof RuntimeError && err.code === 'RECORD_CORRUPT';
+      if (attempts >= 5 || hopeless) {
         await dlq
           .add({
             executionId, supplierId, journeyId: '', version: 0, stepId: '', visit: 0, key: `work:${msg.seq}`, action: '',
-            error: `processing failed ${attempts} times: ${errorMessage(err)}`, attempts, tier, at: clock.now(), history: [],
+            error: hopeless ? `cannot be processed: ${errorMessage(err)}` : `processing failed ${attempts} times: ${errorMessage(err)}`, attempts, tier, at: clock.now(), history: [],
           })
           .then(() => msg.ack())
           .catch(() => msg.nak(5_000));
@@ -262,7 +264,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
           onError,
         });
   await supervisor?.start();
-  const admin = new AdminApi({ runtime: parts, dlq, definitions, now: () => clock.now(), onError });
+  const admin = new AdminApi({ runtime: parts, dlq, definitions, now: () => clock.now(), onError, onReject: (code) => metrics.rejected(code) });
   admin.start();
   metrics.decided(dispatcher.concurrency, supervisor?.replicas ?? 1);
   // The calendar's in-memory counts are flushed on the supervisor's rhythm (a few seconds), never on the hot path.
