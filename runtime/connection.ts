@@ -52,12 +52,15 @@ export interface ConnectionState {
   readonly connected: boolean;
 }
 
-export function watchConnection(nc: NatsConnection): ConnectionState {
+export function watchConnection(nc: NatsConnection, onReconnect?: () => void): ConnectionState {
   const state = { connected: !nc.isClosed() };
   void (async () => {
     for await (const s of nc.status()) {
       if (s.type === 'disconnect') state.connected = false;
-      else if (s.type === 'reconnect') state.connected = true;
+      else if (s.type === 'reconnect') {
+        state.connected = true;
+        onReconnect?.();
+      }
     }
   })().catch(() => undefined);
   void nc.closed().then(() => (state.connected = false));

@@ -282,7 +282,8 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     return ri.num_pending + ri.num_ack_pending === 0;
   };
 
-  const connection = watchConnection(nc);
+  // After a reconnect the timer slots are read again at once: the server may have restarted and lost their consumers.
+  const connection = watchConnection(nc, () => timers.reread());
   const runtime: Runtime = {
     names: n,
     nc,

@@ -50,11 +50,14 @@ export interface TimerServiceOptions {
 interface HeapItem {
   due: number;
   slot: number;
+  gen: number;
   entry: TimerEntry;
 }
 
 interface SlotReader {
   slot: number;
+  /** Counts of the current read of the slot; a re-read (after a server restart) starts them again under a new `gen`. */
+  gen: number;
   received: number;
   outstanding: number;
   messages: ConsumerMessages | undefined;
@@ -105,6 +108,14 @@ export class TimerService {
     await Promise.all([...this.#readers.values()].map(async (r) => r.messages?.close()));
     this.#readers.clear();
     this.#heap.length = 0;
+  }
+
+  /**
+   * Reads every open slot again from its first timer (after a reconnect: a consumer of the server that went away would
+   * otherwise notice only when its heartbeats stop, tens of seconds later).
+   */
+  reread(): void {
+    for (const r of this.#readers.values()) if (!r.closing) void r.messages?.close();
   }
 
   /**
@@ -211,22 +222,40 @@ export class TimerService {
 
   async #open(slot: number): Promise<void> {
     if (this.#readers.has(slot)) return;
-    const reader: SlotReader = { slot, received: 0, outstanding: 0, messages: undefined, closing: false };
+    const reader: SlotReader = { slot, gen: 0, received: 0, outstanding: 0, messages: undefined, closing: false };
     this.#readers.set(slot, reader);
-    const consumer = await this.#o.js.consumers.get(this.#o.names.streams.timers, {
-      filter_subjects: this.#o.names.timer(slot),
-    });
-    const messages = await consumer.consume({ max_messages: 1_000 });
-    reader.messages = messages;
-    void (async () => {
-      for await (const m of messages) {
-        const entry = decode<TimerEntry>(m.data);
-        reader.received++;
-        reader.outstanding++;
-        this.#push({ due: entry.due, slot, entry });
-        this.#wakeAt(entry.due);
+    void this.#read(reader);
+  }
+
+  /**
+   * Reads a slot until it is closed. A read that ends on its own (the server restarted and the consumer could not be
+   * recreated) starts again a moment later from the slot's first timer: its timers may not have fired yet, and one
+   * fired twice lands once (the work stream dedups on the timer id, and the execution ignores a stale timer).
+   */
+  async #read(reader: SlotReader): Promise<void> {
+    while (this.#running && !reader.closing) {
+      try {
+        const consumer = await this.#o.js.consumers.get(this.#o.names.streams.timers, {
+          filter_subjects: this.#o.names.timer(reader.slot),
+        });
+        const messages = await consumer.consume({ max_messages: 1_000 });
+        const gen = ++reader.gen;
+        reader.received = 0;
+        reader.outstanding = 0;
+        reader.messages = messages;
+        if (reader.closing) await messages.close();
+        for await (const m of messages) {
+          const entry = decode<TimerEntry>(m.data);
+          reader.received++;
+          reader.outstanding++;
+          this.#push({ due: entry.due, slot: reader.slot, gen, entry });
+          this.#wakeAt(entry.due);
+        }
+      } catch (err) {
+        if (this.#running && !reader.closing) this.#o.onError(err);
       }
-    })().catch((err: unknown) => this.#o.onError(err));
+      if (this.#running && !reader.closing) await new Promise((r) => setTimeout(r, 250));
+    }
   }
 
   async #fireDue(): Promise<void> {
@@ -244,7 +273,7 @@ export class TimerService {
           this.lateness.sum += late;
           this.lateness.max = Math.max(this.lateness.max, late);
           const r = this.#readers.get(item.slot);
-          if (r) r.outstanding--;
+          if (r && r.gen === item.gen) r.outstanding--;
         } catch (err) {
           this.#o.onError(err);
           this.#push({ ...item, due: this.#o.clock.now() + 1_000 });

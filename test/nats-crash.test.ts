@@ -99,6 +99,7 @@ describe('NATS server crashes', () => {
     const done = async (): Promise<number> =>
       (await waitFor('a count of the executions done', async () => ({ n: (await client.list({ status: 'done' }, 10_000)).length }), 20_000, 200)).n;
 
+    const t0 = Date.now();
     const outages: { readyWhileDown: number; doneBefore: number }[] = [];
     for (let k = 0; k < KILLS; k++) {
       const doneBefore = await done();
@@ -110,7 +111,19 @@ describe('NATS server crashes', () => {
       server = await start();
       await waitFor('/readyz 200 once NATS is back', async () => (await readyz(httpPort)) === 200, 30_000, 100);
     }
-    await waitFor(`all ${N} executions done`, async () => (await client.list({ status: 'done' }, 10_000)).length === N, 55_000, 500);
+    const progress: string[] = [];
+    try {
+      await waitFor(`all ${N} executions done`, async () => {
+        const all = await client.list({}, 10_000);
+        const by = new Map<string, number>();
+        for (const e of all) by.set(`${e.status}/${e.state}`, (by.get(`${e.status}/${e.state}`) ?? 0) + 1);
+        progress.push(`${Math.round((Date.now() - t0) / 1000)}s ${all.length} ${JSON.stringify([...by])}`);
+        return (by.get('done/completed') ?? 0) === N;
+      }, 55_000, 1_000);
+    } catch (err) {
+      console.log(`nats-crash: progress (seconds, records, status/state counts)\n${progress.join('\n')}`);
+      throw err;
+    }
     console.log(`nats-crash: done before each kill ${outages.map((o) => o.doneBefore).join(', ')} of ${N}`);
 
     expect(exited, `the runtime exited: ${stderr}`).toBeUndefined();
