@@ -182,6 +182,31 @@ export function emptyAlertState(): AlertState {
   return { rules: {}, samples: { overall: [], weddingDay: [] } };
 }
 
+/**
+ * What makes a persisted alert state (JSON from KV) unfit to continue from, or undefined when it is fit. The aggregator
+ * starts from {@link emptyAlertState} instead of evaluating on a state that would throw or mislead.
+ */
+export function alertStateProblem(value: unknown): string | undefined {
+  const v = value as Partial<AlertState> | null;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'not an object';
+  if (typeof v.rules !== 'object' || v.rules === null || Array.isArray(v.rules)) return 'rules is not an object';
+  for (const [id, r] of Object.entries(v.rules)) {
+    const ok =
+      typeof r === 'object' && r !== null && typeof r.rule === 'string' && typeof r.active === 'boolean' &&
+      typeof r.severity === 'string' && Number.isFinite(r.breaches) && Number.isFinite(r.oks) &&
+      (r.since === null || Number.isFinite(r.since));
+    if (!ok) return `rules.${id} is not a rule state`;
+  }
+  const samples = v.samples;
+  if (typeof samples !== 'object' || samples === null) return 'samples is not an object';
+  for (const k of ['overall', 'weddingDay'] as const) {
+    const list = samples[k];
+    if (!Array.isArray(list) || !list.every((x) => Number.isFinite(x?.at) && Number.isFinite(x?.good) && Number.isFinite(x?.bad)))
+      return `samples.${k} is not a list of samples`;
+  }
+  return undefined;
+}
+
 /** Active alerts of a state, most severe first. */
 export function activeAlerts(
   state: AlertState,

@@ -7,7 +7,7 @@
  */
 import { createActor, type Actor } from 'xstate';
 import type { Subscription } from '@nats-io/transport-node';
-import { emptyAlertState, evaluateAlerts, type AlertEvent, type AlertState, type Thresholds } from '../actors/alerts.ts';
+import { alertStateProblem, emptyAlertState, evaluateAlerts, type AlertEvent, type AlertState, type Thresholds } from '../actors/alerts.ts';
 import { flushedStats, mergeStats, monitorMachine, type MetricEvent } from '../actors/monitor.ts';
 import { TIERS, type Tier } from '../actors/priority.ts';
 import type { StatsMessage } from '../schemas/stats.ts';
@@ -194,10 +194,22 @@ export class MonitorHost {
     if (events.length > 0) await rt.topology.runtime.put(ALERT_STATE_KEY, JSON.stringify(state));
   }
 
-  /** A new aggregator continues the previous one's alert state, so an open alert is not raised twice. */
+  /**
+   * A new aggregator continues the previous one's alert state, so an open alert is not raised twice. A stored state
+   * that does not parse or validate is reported and replaced by an empty one, never evaluated on.
+   */
   async #loadAlertState(): Promise<AlertState> {
     const e = await this.#o.runtime.topology.runtime.get(ALERT_STATE_KEY).catch(() => null);
-    return e && e.value.length > 0 ? (JSON.parse(decodeText(e.value)) as AlertState) : emptyAlertState();
+    if (!e || e.value.length === 0) return emptyAlertState();
+    try {
+      const state = JSON.parse(decodeText(e.value)) as unknown;
+      const problem = alertStateProblem(state);
+      if (problem) throw new Error(problem);
+      return state as AlertState;
+    } catch (err) {
+      this.#o.onError(new Error(`alert state in KV is unusable, starting with none: ${err instanceof Error ? err.message : String(err)}`));
+      return emptyAlertState();
+    }
   }
 }
 

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_THRESHOLDS,
   activeAlerts,
+  alertStateProblem,
   emptyAlertState,
   evaluateAlerts,
   thresholdsWith,
@@ -135,6 +136,23 @@ describe('alerts - wedding-day success', () => {
     expect(run(oneDeadEach).events).toEqual([]);
     const lowerBar = run(oneDeadEach, thresholdsWith({ minSamples: 5 })).events;
     expect(lowerBar.map((e) => `${e.type} ${e.id}`)).toEqual(['raised wedding-day-success', 'raised overall-success']);
+  });
+
+  it('alerts - a persisted state is fit to continue from after a JSON round trip; a damaged one is named, not used', () => {
+    const failing = () => [...steps(49, 'done'), ...steps(1, 'dead')];
+    const { state } = run(times(30, failing));
+    expect(activeAlerts(state).length).toBeGreaterThan(0); // a state with a raised alert and samples in it
+    const stored = JSON.parse(JSON.stringify(state)) as unknown;
+    expect(alertStateProblem(stored)).toBeUndefined();
+    const damaged: [unknown, RegExp][] = [
+      [null, /not an object/],
+      [[], /not an object/],
+      [{ ...state, rules: 'x' }, /rules/],
+      [{ ...state, rules: { a: { rule: 'wedding-day-success', active: true, severity: 'critical', breaches: 'two', oks: 0, since: 1 } } }, /rules\.a/],
+      [{ ...state, samples: { overall: [{ at: 1, good: 1, bad: null }], weddingDay: [] } }, /samples\.overall/],
+      [{ rules: {} }, /samples/],
+    ];
+    for (const [value, problem] of damaged) expect(alertStateProblem(value)).toMatch(problem);
   });
 
   it('alerts - overall success below 95 % is a warning', () => {
