@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the suites whose outcome could hang on the date or the hour again, with the clock of every Node process they start
 # (vitest, runtime children, the CLI, `npm start`, Chromium) moved by libfaketime to fixed awkward instants:
-#   - a June Saturday night in London (season, Saturday, quiet hours 21:00-08:00), with the machine's zone in California
+#   - a June Saturday night in London, 03:00 BST (season, Saturday, quiet hours 21:00-08:00), with the machine's zone in California
 #     where it is still Friday evening;
 #   - the Sunday of the March DST change in London, two minutes before the clocks go forward, the machine in London too.
 # Not covered: nats-server is written in Go, which reads the clock without libc, so stream timestamps, TTLs and ack waits
@@ -30,5 +30,5 @@ run_at() {
   echo "== ${#SUITES[@]} suites at $at (TZ=$zone, Node sees $seen)"
   TZ="$zone" JRN_FAKED_CLOCK="$at" faketime "$at" npx vitest run "${SUITES[@]}"
 }
-run_at '2027-06-12 01:30:00 UTC' America/Los_Angeles
+run_at '2027-06-12 02:00:00 UTC' America/Los_Angeles
 run_at '2027-03-28 00:58:00 UTC' Europe/London
