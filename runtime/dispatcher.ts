@@ -88,7 +88,8 @@ export class Dispatcher {
     for (const wake of this.#space.values()) wake?.();
     this.#space.clear();
     await Promise.all([...this.#pulls].map((p) => p.close()));
-    await Promise.all(this.#feeding);
+    // Bounded: a feeder whose pull request is in flight to an unreachable server ends on its own later.
+    await Promise.race([Promise.all(this.#feeding), new Promise((r) => setTimeout(r, 2_000).unref())]);
     for (const q of this.#queues.values()) for (const m of q.splice(0)) this.#held.delete(m);
     while (this.#active > 0) await new Promise((r) => setTimeout(r, 10));
   }

@@ -74,10 +74,14 @@ export async function serve(opts: ServeOptions = {}): Promise<Served> {
     http,
     stop: async () => {
       dashboard?.close(); // ends the open event streams, which would keep the HTTP server from closing
-      await http?.close();
-      await runtime.stop();
-      await nc.drain();
-      await embedded?.stop();
+      try {
+        await http?.close();
+        await runtime.stop();
+        await nc.drain();
+      } finally {
+        // Never left behind: the embedded server is a child of this process, whatever failed above.
+        await embedded?.stop();
+      }
     },
   };
 }

@@ -62,6 +62,8 @@ interface SlotReader {
   outstanding: number;
   messages: ConsumerMessages | undefined;
   closing: boolean;
+  /** Settles when the slot's read loop has ended. */
+  done: Promise<void>;
 }
 
 /** Gap (in slots) past which catching up lists the non-empty slots instead of opening each one. */
@@ -105,7 +107,12 @@ export class TimerService {
     this.#cancelTick?.();
     this.#wake?.cancel();
     this.#wake = undefined;
-    await Promise.all([...this.#readers.values()].map(async (r) => r.messages?.close()));
+    const readers = [...this.#readers.values()];
+    for (const r of readers) r.closing = true;
+    await Promise.all(readers.map(async (r) => r.messages?.close()));
+    // A read that was opening its consumer meanwhile closes it itself and ends: wait for them, but not past a bound
+    // (a request in flight to an unreachable server may take its whole timeout).
+    await Promise.race([Promise.all(readers.map((r) => r.done)), new Promise((r) => setTimeout(r, 2_000).unref())]);
     this.#readers.clear();
     this.#heap.length = 0;
   }
@@ -222,9 +229,9 @@ export class TimerService {
 
   async #open(slot: number): Promise<void> {
     if (this.#readers.has(slot)) return;
-    const reader: SlotReader = { slot, gen: 0, received: 0, outstanding: 0, messages: undefined, closing: false };
+    const reader: SlotReader = { slot, gen: 0, received: 0, outstanding: 0, messages: undefined, closing: false, done: Promise.resolve() };
     this.#readers.set(slot, reader);
-    void this.#read(reader);
+    reader.done = this.#read(reader);
   }
 
   /**
@@ -243,7 +250,10 @@ export class TimerService {
         reader.received = 0;
         reader.outstanding = 0;
         reader.messages = messages;
-        if (reader.closing) await messages.close();
+        if (reader.closing || !this.#running) {
+          await messages.close();
+          return;
+        }
         for await (const m of messages) {
           const entry = decode<TimerEntry>(m.data);
           reader.received++;

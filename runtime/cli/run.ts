@@ -180,10 +180,11 @@ export const runCommand: Command = {
       stopping ??= Promise.race([
         served.stop(),
         new Promise<never>((_, reject) =>
-          setTimeout(
-            () => reject(new Error(`runtime did not stop within ${STOP_TIMEOUT_MS} ms`)),
-            STOP_TIMEOUT_MS,
-          ).unref(),
+          setTimeout(() => {
+            // The embedded server is ours: never left running behind a runtime that did not stop in time.
+            const stopped = served.embedded ? served.embedded.kill() : Promise.resolve();
+            void stopped.finally(() => reject(new Error(`runtime did not stop within ${STOP_TIMEOUT_MS} ms`)));
+          }, STOP_TIMEOUT_MS).unref(),
         ),
       ]);
       return stopping;
