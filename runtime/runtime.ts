@@ -312,7 +312,9 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       await router.stop();
       await dispatcher.stop();
       await timers.stop();
-      await calendar.flush().catch(onError);
+      // Bounded: in one of three dlq test runs a KV write of this last flush never settled (cause not found yet); the
+      // counts it holds are a few seconds' worth and the next instance's flushes carry on.
+      await Promise.race([calendar.flush().catch(onError), new Promise((r) => setTimeout(r, 2_000).unref())]);
     },
   };
   ref.runtime = runtime;
