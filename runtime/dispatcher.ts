@@ -8,6 +8,7 @@
  */
 import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { TIERS, type Tier } from '../actors/priority.ts';
+import { atMost } from './at-most.ts';
 
 export interface DispatcherOptions {
   js: JetStreamClient;
@@ -89,7 +90,7 @@ export class Dispatcher {
     this.#space.clear();
     await Promise.all([...this.#pulls].map((p) => p.close()));
     // Bounded: a feeder whose pull request is in flight to an unreachable server ends on its own later.
-    await Promise.race([Promise.all(this.#feeding), new Promise((r) => setTimeout(r, 2_000).unref())]);
+    await atMost(Promise.all(this.#feeding), 2_000);
     for (const q of this.#queues.values()) for (const m of q.splice(0)) this.#held.delete(m);
     while (this.#active > 0) await new Promise((r) => setTimeout(r, 10));
   }

@@ -9,6 +9,7 @@ import { headers } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { createLogger } from './logger.ts';
 import { watchConnection } from './connection.ts';
+import { atMost } from './at-most.ts';
 import { tierAt, type Tier } from '../actors/priority.ts';
 import type { RetryPolicy } from '../actors/retry-policy.ts';
 import { ActionRegistry, type ActionHandler, type RemoteAction } from './actions.ts';
@@ -314,7 +315,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       await timers.stop();
       // Bounded: in one of three dlq test runs a KV write of this last flush never settled (cause not found yet); the
       // counts it holds are a few seconds' worth and the next instance's flushes carry on.
-      await Promise.race([calendar.flush().catch(onError), new Promise((r) => setTimeout(r, 2_000).unref())]);
+      await atMost(calendar.flush().catch(onError), 2_000);
     },
   };
   ref.runtime = runtime;

@@ -9,6 +9,7 @@
  * survivor carries on when another instance dies. Servers ≥ 2.12 have message schedules; this design does not need them.
  */
 import type { JetStreamClient, JetStreamManager, ConsumerMessages } from '@nats-io/jetstream';
+import { atMost } from './at-most.ts';
 import type { KV } from '@nats-io/kv';
 import { headers } from '@nats-io/transport-node';
 import type { Clock } from './clock.ts';
@@ -108,11 +109,14 @@ export class TimerService {
     this.#wake?.cancel();
     this.#wake = undefined;
     const readers = [...this.#readers.values()];
-    for (const r of readers) r.closing = true;
-    await Promise.all(readers.map(async (r) => r.messages?.close()));
+    for (const r of readers) {
+      r.closing = true;
+      // Not awaited one by one: closing an ordered consumer's iterator has been seen never to settle.
+      void r.messages?.close().catch(() => undefined);
+    }
     // A read that was opening its consumer meanwhile closes it itself and ends: wait for them, but not past a bound
     // (a request in flight to an unreachable server may take its whole timeout).
-    await Promise.race([Promise.all(readers.map((r) => r.done)), new Promise((r) => setTimeout(r, 2_000).unref())]);
+    await atMost(Promise.all(readers.map((r) => r.done)), 2_000);
     this.#readers.clear();
     this.#heap.length = 0;
   }
@@ -306,7 +310,7 @@ export class TimerService {
       if (stored > reader.received) continue; // still reading
       reader.closing = true;
       await this.#o.jsm.streams.purge(this.#o.names.streams.timers, { filter: subject });
-      await reader.messages?.close();
+      void reader.messages?.close().catch(() => undefined); // not awaited: see stop()
       this.#readers.delete(reader.slot);
     }
     const open = [...this.#readers.keys()];

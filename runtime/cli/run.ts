@@ -177,16 +177,19 @@ export const runCommand: Command = {
     let stopping: Promise<void> | undefined;
     const stop = (): Promise<void> => {
       demo?.stop();
+      // The timer is ref'd on purpose: it keeps the process alive until the stop has finished (a step that never settles
+      // would otherwise let Node exit in the middle of it, leaving the embedded server behind), and kills that server when
+      // the stop takes too long.
+      let timer: NodeJS.Timeout | undefined;
       stopping ??= Promise.race([
         served.stop(),
-        new Promise<never>((_, reject) =>
-          setTimeout(() => {
-            // The embedded server is ours: never left running behind a runtime that did not stop in time.
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => {
             const stopped = served.embedded ? served.embedded.kill() : Promise.resolve();
             void stopped.finally(() => reject(new Error(`runtime did not stop within ${STOP_TIMEOUT_MS} ms`)));
-          }, STOP_TIMEOUT_MS).unref(),
-        ),
-      ]);
+          }, STOP_TIMEOUT_MS);
+        }),
+      ]).finally(() => clearTimeout(timer));
       return stopping;
     };
     const stopped = new Promise<void>((resolve, reject) => {
