@@ -5,6 +5,8 @@
  * like commands (R30, `schemas/admin.ts`): a refused one is answered with its code and recorded in `<prefix>.rejects.admin`.
  */
 import type { Msg, Subscription } from '@nats-io/transport-node';
+import { tierAt } from '../actors/priority.ts';
+import type { ExecutionStatusResult, ExecutionWait } from '../schemas/admin.ts';
 import { DefinitionInvalidError } from '../schemas/validate.ts';
 import { decodeText, encodeJson } from './codec.ts';
 import type { DefinitionRegistry } from './definitions.ts';
@@ -12,7 +14,7 @@ import type { DeadLetters } from './dlq.ts';
 import { RejectedError, RuntimeError, errorMessage } from './errors.ts';
 import type { RuntimeParts } from './runtime.ts';
 import { statusOf } from './client.ts';
-import { decodeRecord } from './execution-record.ts';
+import { decodeRecord, type ExecutionRecord } from './execution-record.ts';
 import { parseAdmin, type AdminRequest } from './inbound.ts';
 
 export interface AdminApiOptions {
@@ -85,7 +87,7 @@ export class AdminApi {
         const id = req.executionId;
         const e = await this.#o.runtime.topology.executions.get(id);
         if (!e || e.value.length === 0) throw new RejectedError('UNKNOWN_EXECUTION', `no execution ${id}`);
-        return { target: id, result: statusOf(id, decodeRecord(e.value)) };
+        return { target: id, result: executionStatusResult(id, decodeRecord(e.value), this.#o.now()) };
       }
       case 'definitions.deploy': {
         const r = await this.#o.definitions.deploy(req.definition);
@@ -100,5 +102,34 @@ export class AdminApi {
     this.#o.onReject?.(err.code);
     const record = { code: err.code, reason: err.message, subject: msg.subject, bytes: msg.data.byteLength, sample: decodeText(msg.data.subarray(0, 1024)), at: this.#o.now() };
     rt.js.publish(rt.names.rejects('admin'), encodeJson(record)).catch((e: unknown) => this.#o.onError(e));
+  }
+}
+
+/**
+ * The `executions.status` result (`schemas/admin.ts` ExecutionStatusResultSchema): {@link statusOf} plus the tier at
+ * `nowMs` and what the execution waits for. Shared with `journeys status`, so the CLI prints what the admin request answers.
+ */
+export function executionStatusResult(executionId: string, r: ExecutionRecord, nowMs: number): ExecutionStatusResult {
+  const c = r.snap.context;
+  return { ...statusOf(executionId, r), tier: tierAt(nowMs, c.weddingDate, c.timeZone).tier, waiting: waitOf(r) };
+}
+
+const iso = (ms: number): { dueAt?: string } => (Number.isFinite(ms) ? { dueAt: new Date(ms).toISOString() } : {});
+
+/** What a stored record waits for; a retry counts only while it belongs to the pending action (a stale one is dropped on the next run). */
+function waitOf(r: ExecutionRecord): ExecutionWait | null {
+  const p = r.snap.context.pending;
+  if (r.status === 'done' || !p) return null;
+  switch (p.kind) {
+    case 'timer':
+      return { kind: 'timer', stepId: p.stepId, ...iso(p.timer.dueAt) };
+    case 'event':
+      return { kind: 'event', stepId: p.stepId, event: p.event, ...iso(p.timer.dueAt) };
+    case 'approval':
+      return { kind: 'approval', stepId: p.stepId };
+    case 'action':
+      return r.retry?.key === p.key && !r.snap.context.failure
+        ? { kind: 'retry', stepId: p.stepId, action: p.action, ...iso(r.retry.dueAt) }
+        : { kind: 'action', stepId: p.stepId, action: p.action };
   }
 }

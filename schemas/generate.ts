@@ -9,7 +9,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { TSchema } from '@sinclair/typebox';
-import { DeadLetterRequestSchema, DeployRequestSchema, ExecutionStatusRequestSchema } from './admin.ts';
+import { ActionCommandSchema, ActionResultSchema, ActionsFileSchema } from './actions.ts';
+import {
+  DeadLetterRequestSchema,
+  DeployRequestSchema,
+  ExecutionStatusReplySchema,
+  ExecutionStatusRequestSchema,
+} from './admin.ts';
 import { ControlCommandSchema, EventCommandSchema, ScaleOverrideSchema, StartCommandSchema } from './commands.ts';
 import { JourneyDefinitionSchema } from './journey-definition.ts';
 import { StatsMessageSchema } from './stats.ts';
@@ -27,9 +33,13 @@ export const GENERATED_SCHEMAS: readonly GeneratedSchema[] = [
   { file: 'control-command.schema.json', schema: ControlCommandSchema },
   { file: 'scale-override.schema.json', schema: ScaleOverrideSchema },
   { file: 'admin-executions-status.schema.json', schema: ExecutionStatusRequestSchema },
+  { file: 'admin-executions-status-reply.schema.json', schema: ExecutionStatusReplySchema },
   { file: 'admin-dlq.schema.json', schema: DeadLetterRequestSchema },
   { file: 'admin-definitions-deploy.schema.json', schema: DeployRequestSchema },
   { file: 'stats.schema.json', schema: StatsMessageSchema },
+  { file: 'action-command.schema.json', schema: ActionCommandSchema },
+  { file: 'action-result.schema.json', schema: ActionResultSchema },
+  { file: 'actions-config.schema.json', schema: ActionsFileSchema },
 ];
 
 /**

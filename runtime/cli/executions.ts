@@ -1,7 +1,10 @@
 /** `journeys start|event|cancel|pause|resume|status|ls`: executions. */
 import { isValidTimeZone } from '../../actors/time.ts';
+import type { ExecutionStatusResult, ExecutionWait } from '../../schemas/admin.ts';
 import type { StartCommand } from '../../schemas/commands.ts';
+import { executionStatusResult } from '../admin-api.ts';
 import type { ExecutionStatus } from '../client.ts';
+import { RuntimeError } from '../errors.ts';
 import { UsageError, type Flags } from './args.ts';
 import type { Command } from './command.ts';
 import { clip, columns, json, shortIso, table } from './output.ts';
@@ -118,7 +121,24 @@ function control(verb: 'cancel' | 'pause' | 'resume'): Command {
   };
 }
 
-function describe(s: ExecutionStatus): string {
+/** One line for `waiting`: what, at which step, until when. */
+function describeWait(w: ExecutionWait): string {
+  const due = w.dueAt ? ` ${w.kind === 'event' ? 'timeout' : 'due'} ${w.dueAt}` : '';
+  switch (w.kind) {
+    case 'timer':
+      return `timer at step ${w.stepId}${due || ' (due now: its anchor is missing)'}`;
+    case 'event':
+      return `event ${w.event ?? '?'} at step ${w.stepId}${due}`;
+    case 'action':
+      return `action ${w.action ?? '?'} at step ${w.stepId}`;
+    case 'retry':
+      return `retry of ${w.action ?? '?'} at step ${w.stepId}${due}`;
+    case 'approval':
+      return `approval of step ${w.stepId} (event approval.granted or approval.rejected)`;
+  }
+}
+
+function describe(s: ExecutionStatusResult): string {
   const rows: string[][] = [
     ['execution', s.executionId],
     ['journey', `${s.journeyId} v${s.version}`],
@@ -126,9 +146,9 @@ function describe(s: ExecutionStatus): string {
     ['client', s.clientId],
     ['state', `${s.state} (${s.status})`],
     ['wedding', `${s.weddingDate ?? 'unknown'} (${s.timeZone})`],
+    ['tier', s.tier],
+    ['waiting', s.waiting ? describeWait(s.waiting) : 'nothing'],
   ];
-  if (s.waitingFor) rows.push(['waiting for', s.waitingFor]);
-  if (s.dueAt) rows.push(['due', s.dueAt]);
   if (s.failure)
     rows.push([
       'failure',
@@ -143,13 +163,19 @@ function describe(s: ExecutionStatus): string {
 const status: Command = {
   name: 'status',
   args: '<executionId>',
-  summary: 'Shows one execution: state, status, wedding, what it waits for and when, failure, recent history.',
+  summary:
+    'Shows one execution: state, status, wedding, priority tier, what it waits for and when, failure, recent history ' +
+    '(--json: the executions.status reply, schemas/admin-executions-status-reply.schema.json).',
   example: `status ex_${'a'.repeat(26)} --json`,
   flags: {},
   async run(ctx, f) {
     const id = executionId(f);
     f.noMoreThan(1);
-    const s = await (await ctx.client()).status(id);
+    // Built by the same function as the `<prefix>.admin.executions.status` reply, from the record read directly (no
+    // runtime needs to be running), at this machine's clock.
+    const r = await (await ctx.client()).record(id);
+    if (!r) throw new RuntimeError('UNKNOWN_EXECUTION', `no execution ${id}`);
+    const s = executionStatusResult(id, r, Date.now());
     ctx.out(ctx.json ? json(s) : describe(s));
   },
 };
