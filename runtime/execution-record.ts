@@ -19,8 +19,12 @@ export interface ExecutionRecord {
   def: { id: string; version: number };
   status: 'active' | 'done';
   snap: { value: unknown; context: ExecutionContext };
-  /** An action retry waiting on its backoff timer. */
+  /** An action attempt waiting on a timer: a retry's backoff, or an attempt held while the action's circuit is open. */
   retry?: { key: string; attempt: number; dueAt: number };
+  /** Attempts used before the step was replayed from the dead-letter queue: the policy's count starts after them. */
+  spent?: number;
+  /** An outbound attempt sent and awaiting the service's result until `deadline` (`probe`: the circuit's probe). */
+  awaiting?: { key: string; attempt: number; action: string; deadline: number; sentAt: number; probe?: boolean };
   /** Id of the last timer handed to the timer service, so it is scheduled once. */
   scheduled?: string;
   startedAt: number;
@@ -86,6 +90,10 @@ const RecordShape = TypeCompiler.Compile(
     status: Type.Union([Type.Literal('active'), Type.Literal('done')]),
     snap: Type.Object({ value: Type.Union([Str, Type.Record(Str, Type.Unknown())]), context: ContextShape }),
     retry: Type.Optional(Type.Object({ key: Str, attempt: Num, dueAt: Num })),
+    spent: Type.Optional(Num),
+    awaiting: Type.Optional(
+      Type.Object({ key: Str, attempt: Num, action: Str, deadline: Num, sentAt: Num, probe: Type.Optional(Type.Boolean()) }),
+    ),
     scheduled: Type.Optional(Str),
     startedAt: Num,
     updatedAt: Num,

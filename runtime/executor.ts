@@ -14,7 +14,7 @@ import { tierAt, type Tier } from '../actors/priority.ts';
 import { retryDelayMs, retryPolicyFor, type RetryPolicy } from '../actors/retry-policy.ts';
 import { parseDuration, durationMs } from '../actors/duration.ts';
 import type { JourneyDefinition } from '../schemas/journey-definition.ts';
-import type { ActionInvocation, ActionRegistry } from './actions.ts';
+import { resultOf, type ActionInvocation, type ActionRegistry, type Attempted } from './actions.ts';
 import { unseal } from './sealed.ts';
 import type { Clock } from './clock.ts';
 import type { DefinitionRegistry } from './definitions.ts';
@@ -26,8 +26,19 @@ import type { MetricEvent } from '../actors/monitor.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { stepperFor, type ExecutionSnapshot } from './machine-stepper.ts';
 
-/** The outcome the dispatcher turns into an ack or a nak. */
-export type WorkOutcome = { ack: true } | { ack: false; delayMs: number; reason: string };
+/**
+ * The outcome the dispatcher turns into an ack or a nak. `ignored`: an action result that matched no attempt awaiting one
+ * (recorded by the caller). `early`: a result for an attempt whose sending is not stored yet (try again shortly).
+ */
+export type WorkOutcome =
+  | { ack: true; ignored?: { code: IgnoredResult; message: string } }
+  | { ack: false; delayMs: number; reason: 'conflict' | 'early' };
+
+/** Why a service's result was not applied. */
+export type IgnoredResult = 'RESULT_UNKNOWN_KEY' | 'RESULT_STALE_ATTEMPT' | 'RESULT_NOT_AWAITED';
+
+/** The outcome of an attempt that arrived as a message: a service's result, or its deadline passing. */
+type Arrived = { ok: true; data?: Record<string, unknown> } | { ok: false; error: unknown };
 
 export interface DeadLetter {
   executionId: string;
@@ -97,11 +108,13 @@ export class Executor {
     let machine: JourneyExecutionMachine;
     let def: JourneyDefinition;
     let snap: Snap;
+    let arrived: Arrived | undefined;
     const now = this.#o.clock.now();
     // Observations are reported once the new state is stored: a conflicting write re-runs the message, and must not count twice.
     const after: (() => void)[] = [];
 
     if (!exists) {
+      if (work.k === 'result') return ignored('RESULT_UNKNOWN_KEY', `no execution for key ${work.result.key}`);
       if (work.k !== 'start') return { ack: true }; // the router already refused events for unknown executions
       if (this.#o.rateLimiter && !work.reserved) {
         const slot = await this.#o.rateLimiter.reserve(supplierId, now);
@@ -141,7 +154,20 @@ export class Executor {
       this.#wedding(after, snap.context, 1);
     } else {
       record = decodeRecord(entry.value);
-      if (record.status === 'done') return { ack: true };
+      if (record.status === 'done') {
+        return work.k === 'result' ? ignored('RESULT_NOT_AWAITED', `execution ${executionId} has finished`) : { ack: true };
+      }
+      if (work.k === 'result' || work.k === 'timeout') {
+        const match = matchArrival(work, record);
+        if (match !== 'apply') return match;
+        const result = work.k === 'result' ? work.result : undefined;
+        if (result && 'working' in result) {
+          // Progress: the service needs longer; only the deadline (and its timer) moves.
+          record.awaiting!.deadline = Math.max(record.awaiting!.deadline, now + result.extendMs);
+          return await this.#store(executionId, entry, record, work);
+        }
+        arrived = result ? arrivedResult(record.awaiting!.action, result) : { ok: false, error: timeoutError(record.awaiting!) };
+      }
       ({ def, machine } = await this.#o.definitions.machine(record.def.id, record.def.version));
       snap = machine.resolveState(record.snap as never) as Snap;
       const event = this.#eventFor(work, record, now);
@@ -151,39 +177,29 @@ export class Executor {
         this.#wedding(after, before, -1);
         this.#wedding(after, snap.context, 1);
       }
-      if (work.k === 'replay') delete record.retry;
+      if (work.k === 'replay') {
+        // Attempt numbers go on from the failed ones (a late result of an old attempt can never pass for a new one),
+        // and the replayed step gets its policy's attempts afresh.
+        const failed = before.failure;
+        const p = snap.context.pending;
+        delete record.retry;
+        if (failed && p?.kind === 'action') {
+          record.retry = { key: p.key, attempt: failed.attempts + 1, dueAt: now };
+          record.spent = failed.attempts;
+        }
+      }
     }
 
     const retryAttempt = work.k === 'retry' && record.retry?.key === work.key ? work.attempt : undefined;
-    snap = await this.#drive(machine, def, snap, record, retryAttempt, after);
+    snap = await this.#drive(machine, def, snap, record, retryAttempt, arrived, after);
 
     const ctx = snap.context;
     record.snap = persistable(snap);
     record.status = snap.status === 'done' ? 'done' : 'active';
     record.updatedAt = this.#o.clock.now();
 
-    // Timers are stored before the snapshot that refers to them (a crash in between leaves a harmless stale timer).
-    const timer = pendingTimer(ctx);
-    if (timer && !ctx.paused && record.scheduled !== `${timer.id}`) {
-      // After a resume the timer may already have fired (ignored while paused): a new id escapes the dedup window.
-      const id = `${executionId}.${timer.id}${work.k === 'resume' ? `.r${now}` : ''}`;
-      await this.#o.timers.schedule(this.#timerEntry(record, id, timer.dueAt, { k: 'timer', id: timer.id }));
-      record.scheduled = timer.id;
-    }
-    if (record.retry && !ctx.paused && record.scheduled !== `r:${record.retry.key}:${record.retry.attempt}`) {
-      const r = record.retry;
-      await this.#o.timers.schedule(this.#timerEntry(record, `${r.key}.a${r.attempt}`, r.dueAt, { k: 'retry', key: r.key, attempt: r.attempt }));
-      record.scheduled = `r:${r.key}:${r.attempt}`;
-    }
-
-    try {
-      if (exists) await this.#o.kv.update(executionId, encodeRecord(record), entry.revision);
-      else await this.#o.kv.create(executionId, encodeRecord(record));
-    } catch (err) {
-      // Another writer got there first (a second instance, or a duplicate start): re-run against its state.
-      if (isConflict(err)) return { ack: false, delayMs: 20 + Math.floor(this.#random() * 80), reason: 'conflict' };
-      throw err;
-    }
+    const stored = await this.#store(executionId, exists ? entry : null, record, work);
+    if (!stored.ack) return stored;
     for (const report of after) report();
     if (record.status === 'done') {
       const outcome: Outcome = snap.value === 'exited' || snap.value === 'cancelled' ? snap.value : 'completed';
@@ -191,6 +207,44 @@ export class Executor {
       this.#metric(done, { type: 'execution.finished', at: record.updatedAt, outcome, ms: record.updatedAt - record.startedAt }, ctx);
       for (const report of done) report();
       this.#o.hooks.onFinish?.({ executionId, outcome, tier: this.#tier(record, ctx) });
+    }
+    return { ack: true };
+  }
+
+  /**
+   * Stores the record with compare-and-set (`entry` null: creates it). Timers are stored before the snapshot that refers
+   * to them (a crash in between leaves a harmless stale timer): the step's, a retry's or held attempt's, or an outbound
+   * attempt's deadline.
+   */
+  async #store(executionId: string, entry: { revision: number } | null, record: ExecutionRecord, work: Work): Promise<WorkOutcome> {
+    const ctx = record.snap.context;
+    const now = this.#o.clock.now();
+    const timer = pendingTimer(ctx);
+    if (timer && !ctx.paused && record.scheduled !== `${timer.id}`) {
+      // After a resume the timer may already have fired (ignored while paused): a new id escapes the dedup window.
+      const id = `${executionId}.${timer.id}${work.k === 'resume' ? `.r${now}` : ''}`;
+      await this.#o.timers.schedule(this.#timerEntry(record, id, timer.dueAt, { k: 'timer', id: timer.id }));
+      record.scheduled = timer.id;
+    }
+    const r = record.retry;
+    // The due time is in the id: an attempt held by an open circuit may wait on several timers one after another.
+    if (r && !ctx.paused && record.scheduled !== `r:${r.key}:${r.attempt}:${r.dueAt}`) {
+      await this.#o.timers.schedule(this.#timerEntry(record, `${r.key}.a${r.attempt}.${r.dueAt}`, r.dueAt, { k: 'retry', key: r.key, attempt: r.attempt }));
+      record.scheduled = `r:${r.key}:${r.attempt}:${r.dueAt}`;
+    }
+    const a = record.awaiting;
+    if (a && record.scheduled !== `w:${a.key}:${a.attempt}:${a.deadline}`) {
+      const work: Work = { k: 'timeout', key: a.key, attempt: a.attempt, deadline: a.deadline };
+      await this.#o.timers.schedule(this.#timerEntry(record, `${a.key}.a${a.attempt}.t${a.deadline}`, a.deadline, work));
+      record.scheduled = `w:${a.key}:${a.attempt}:${a.deadline}`;
+    }
+    try {
+      if (entry) await this.#o.kv.update(executionId, encodeRecord(record), entry.revision);
+      else await this.#o.kv.create(executionId, encodeRecord(record));
+    } catch (err) {
+      // Another writer got there first (a second instance, or a duplicate start): re-run against its state.
+      if (isConflict(err)) return { ack: false, delayMs: 20 + Math.floor(this.#random() * 80), reason: 'conflict' };
+      throw err;
     }
     return { ack: true };
   }
@@ -213,87 +267,147 @@ export class Executor {
         return { type: 'RETRY', now };
       case 'start':
       case 'retry':
+      case 'result':
+      case 'timeout':
         return undefined;
     }
   }
 
-  /** Runs the actions the execution waits for, one after another, until it waits on something else. */
+  /**
+   * Runs the actions the execution waits for, one after another, until it waits on something else: a timer, an event,
+   * a retry's backoff, an open circuit, or an outbound attempt's result. `arrived` is the outcome of the attempt
+   * awaiting a result, when this message brings it.
+   */
   async #drive(
     machine: JourneyExecutionMachine,
     def: JourneyDefinition,
     snap: Snap,
     record: ExecutionRecord,
     retryAttempt: number | undefined,
+    arrived: Arrived | undefined,
     after: (() => void)[],
   ): Promise<Snap> {
+    const actions = this.#o.actions;
     for (let i = 0; i < MAX_CHAIN; i++) {
       const ctx = snap.context;
       const p = ctx.pending;
-      if (snap.status !== 'active' || ctx.paused || ctx.failure || p?.kind !== 'action') return snap;
-      let attempt = 1;
-      if (record.retry) {
-        if (record.retry.key !== p.key) delete record.retry;
-        else if (retryAttempt === record.retry.attempt || record.retry.dueAt <= this.#o.clock.now()) attempt = record.retry.attempt;
-        else return snap; // waiting for the backoff timer
-      }
+      if (snap.status !== 'active' || ctx.failure || p?.kind !== 'action') return snap;
+      // An attempt awaited for a step the execution has left (cancelled, moved on by an event) is forgotten.
+      if (record.awaiting && record.awaiting.key !== p.key) delete record.awaiting;
+      if (record.spent !== undefined && record.retry?.key !== p.key && record.awaiting?.key !== p.key) delete record.spent;
       const step = def.steps[p.stepId];
-      const timeout = step?.type === 'action' && step.timeout ? parseDuration(step.timeout) : undefined;
       const tier = this.#tier(record, ctx);
-      const started = this.#o.clock.now();
-      try {
-        const result = await this.#o.actions.invoke(
-          {
-            action: p.action,
-            params: p.params,
-            key: p.key,
-            attempt,
-            executionId: ctx.executionId,
-            supplierId: ctx.supplierId,
-            clientId: ctx.clientId,
-            journeyId: ctx.journeyId,
-            stepId: p.stepId,
-            tier,
-            ...(ctx.weddingDate ? { weddingDate: ctx.weddingDate } : {}),
-            timeZone: ctx.timeZone,
-            data: ctx.data,
-            client: record.pii ? unseal<ActionInvocation['client']>(record.pii) : null,
-          },
-          timeout ? durationMs(timeout) : undefined,
-        );
-        delete record.retry;
-        this.#metric(after, { type: 'step.finished', at: this.#o.clock.now(), stepId: p.stepId, outcome: 'done', ms: this.#o.clock.now() - started }, ctx);
-        snap = stepperFor(machine).next(snap, { type: 'ACTION_DONE', key: p.key, now: this.#o.clock.now(), ...(result ? { result } : {}) });
-        retryAttempt = undefined;
-      } catch (err) {
-        const policy = retryPolicyFor(tier, overrideOf(step), this.#o.retryDefaults);
-        const retryable = !(err instanceof RuntimeError) || err.retryable;
-        const now = this.#o.clock.now();
-        if (retryable && attempt < policy.attempts) {
-          record.retry = { key: p.key, attempt: attempt + 1, dueAt: now + retryDelayMs(policy, attempt + 1, this.#random()) };
-          this.#metric(after, { type: 'step.finished', at: now, stepId: p.stepId, outcome: 'retry', ms: now - started, error: errorMessage(err) }, ctx);
+      let attempt = 1;
+      let probe = false;
+      let started: number;
+      let outcome: Arrived;
+      if (record.awaiting) {
+        if (!arrived) return snap; // the result (or the deadline) has not come yet
+        ({ attempt, sentAt: started } = record.awaiting);
+        probe = record.awaiting.probe === true;
+        delete record.awaiting;
+        outcome = arrived;
+        arrived = undefined;
+      } else {
+        // A paused execution still takes the result of an attempt already sent (above), but starts none.
+        if (ctx.paused) return snap;
+        if (record.retry) {
+          if (record.retry.key !== p.key) delete record.retry;
+          else if (retryAttempt === record.retry.attempt || record.retry.dueAt <= this.#o.clock.now()) attempt = record.retry.attempt;
+          else return snap; // waiting for the backoff timer
+        }
+        started = this.#o.clock.now();
+        const admission = actions.admit(p.action, started);
+        if (!admission.pass) return this.#hold(record, snap, p, attempt, admission.until, after);
+        probe = admission.probe;
+        const timeout = step?.type === 'action' && step.timeout ? parseDuration(step.timeout) : undefined;
+        let attempted: Attempted | undefined;
+        try {
+          attempted = await actions.attempt(
+            {
+              action: p.action,
+              params: p.params,
+              key: p.key,
+              attempt,
+              executionId: ctx.executionId,
+              supplierId: ctx.supplierId,
+              clientId: ctx.clientId,
+              journeyId: ctx.journeyId,
+              stepId: p.stepId,
+              tier,
+              ...(ctx.weddingDate ? { weddingDate: ctx.weddingDate } : {}),
+              timeZone: ctx.timeZone,
+              data: ctx.data,
+              client: record.pii ? unseal<ActionInvocation['client']>(record.pii) : null,
+            },
+            started,
+            timeout ? durationMs(timeout) : undefined,
+          );
+        } catch (err) {
+          outcome = { ok: false, error: err };
+        }
+        if (attempted?.kind === 'sent') {
+          delete record.retry;
+          record.awaiting = { key: p.key, attempt, action: p.action, deadline: attempted.deadline, sentAt: started, ...(probe ? { probe } : {}) };
           return snap;
         }
-        delete record.retry;
-        await this.#o.hooks.deadLetter({
-          executionId: ctx.executionId,
-          supplierId: ctx.supplierId,
-          journeyId: ctx.journeyId,
-          version: ctx.version,
-          stepId: p.stepId,
-          visit: p.visit,
-          key: p.key,
-          action: p.action,
-          error: errorMessage(err),
-          attempts: attempt,
-          tier,
-          at: now,
-          history: ctx.history,
-        });
-        this.#metric(after, { type: 'step.finished', at: now, stepId: p.stepId, outcome: 'dead', ms: now - started, error: errorMessage(err) }, ctx);
-        return stepperFor(machine).next(snap, { type: 'ACTION_FAILED', key: p.key, now, error: errorMessage(err), attempts: attempt });
+        outcome ??= { ok: true, ...(attempted?.data ? { data: attempted.data } : {}) };
       }
+      retryAttempt = undefined;
+      const now = this.#o.clock.now();
+      const base = { type: 'step.finished', at: now, stepId: p.stepId, action: p.action, ms: now - started } as const;
+      if (outcome.ok) {
+        actions.recordOutcome(p.action, now, false, probe);
+        delete record.retry;
+        delete record.spent;
+        this.#metric(after, { ...base, outcome: 'done' }, ctx);
+        snap = stepperFor(machine).next(snap, { type: 'ACTION_DONE', key: p.key, now, ...(outcome.data ? { result: outcome.data } : {}) });
+        continue;
+      }
+      const err = outcome.error;
+      const retryable = !(err instanceof RuntimeError) || err.retryable;
+      // A deliberate refusal (not retryable) says nothing about the service's health: only retryable failures count.
+      actions.recordOutcome(p.action, now, retryable, probe);
+      if (probe && retryable) return this.#hold(record, snap, p, attempt, actions.holdUntil(p.action, now), after); // a failed probe uses no attempt
+      const spent = record.spent ?? 0;
+      const settings = actions.settings(p.action);
+      const policy = retryPolicyFor(tier, { ...settings.retry, ...overrideOf(step) }, this.#o.retryDefaults);
+      delete record.spent;
+      if (retryable && attempt - spent < policy.attempts) {
+        record.retry = { key: p.key, attempt: attempt + 1, dueAt: now + retryDelayMs(policy, attempt + 1 - spent, this.#random()) };
+        if (spent > 0) record.spent = spent;
+        this.#metric(after, { ...base, outcome: 'retry', error: errorMessage(err) }, ctx);
+        return snap;
+      }
+      delete record.retry;
+      await this.#o.hooks.deadLetter({
+        executionId: ctx.executionId,
+        supplierId: ctx.supplierId,
+        journeyId: ctx.journeyId,
+        version: ctx.version,
+        stepId: p.stepId,
+        visit: p.visit,
+        key: p.key,
+        action: p.action,
+        error: errorMessage(err),
+        attempts: attempt,
+        tier,
+        at: now,
+        history: ctx.history,
+      });
+      this.#metric(after, { ...base, outcome: 'dead', error: errorMessage(err) }, ctx);
+      return stepperFor(machine).next(snap, { type: 'ACTION_FAILED', key: p.key, now, error: errorMessage(err), attempts: attempt });
     }
     throw new ActionError(`more than ${MAX_CHAIN} actions in a row without a wait`, { retryable: false });
+  }
+
+  /** Parks an attempt while its action's circuit is open: same attempt number, on a durable timer, with jitter. */
+  #hold(record: ExecutionRecord, snap: Snap, p: { key: string; stepId: string; action: string }, attempt: number, until: number, after: (() => void)[]): Snap {
+    const now = this.#o.clock.now();
+    // Spread over a second so that a crowd held together does not come back in one burst.
+    record.retry = { key: p.key, attempt, dueAt: Math.max(until, now) + Math.floor(this.#random() * 1_000) };
+    this.#metric(after, { type: 'step.finished', at: now, stepId: p.stepId, action: p.action, outcome: 'held', ms: 0 }, snap.context);
+    return snap;
   }
 
   /** Completes a metric event with the execution's tier, vendor type and journey. */
@@ -323,6 +437,43 @@ export class Executor {
     const ctx = record.snap.context;
     return { id, due, sup: ctx.supplierId, ex: ctx.executionId, ...(ctx.weddingDate ? { wd: ctx.weddingDate } : {}), tz: ctx.timeZone, work };
   }
+}
+
+/** Whether a result or deadline message concerns the attempt the record awaits, and what to do when it does not. */
+function matchArrival(work: Extract<Work, { k: 'result' | 'timeout' }>, record: ExecutionRecord): 'apply' | WorkOutcome {
+  const a = record.awaiting;
+  const { key, attempt } = work.k === 'result' ? work.result : work;
+  if (a && a.key === key && a.attempt === attempt) {
+    // A deadline that was moved by a progress message is not the deadline any more.
+    return work.k === 'timeout' && work.deadline < a.deadline ? { ack: true } : 'apply';
+  }
+  if (work.k === 'timeout') return { ack: true }; // a stale deadline timer: its attempt ended already
+  const ctx = record.snap.context;
+  const p = ctx.pending;
+  const current = p?.kind === 'action' && p.key === key && !ctx.failure;
+  // Sent, but the record saying so is not stored yet (the service answered within the write): try again shortly.
+  if (current && (!a || a.key !== key || attempt > a.attempt) && !(record.retry && record.retry.key === key && record.retry.attempt > attempt)) {
+    return { ack: false, delayMs: 0, reason: 'early' };
+  }
+  if (current) return ignored('RESULT_STALE_ATTEMPT', `result for attempt ${attempt} of ${key}, awaiting attempt ${a?.attempt ?? record.retry?.attempt}`);
+  return ignored('RESULT_NOT_AWAITED', `no attempt of ${key} awaits a result (already applied, or the step is over)`);
+}
+
+function ignored(code: IgnoredResult, message: string): WorkOutcome {
+  return { ack: true, ignored: { code, message } };
+}
+
+function arrivedResult(action: string, result: Exclude<Extract<Work, { k: 'result' }>['result'], { working: true }>): Arrived {
+  try {
+    const { data } = resultOf(action, result);
+    return { ok: true, ...(data ? { data } : {}) };
+  } catch (err) {
+    return { ok: false, error: err };
+  }
+}
+
+function timeoutError(a: NonNullable<ExecutionRecord['awaiting']>): ActionError {
+  return new ActionError(`action ${a.action}: no result within ${a.deadline - a.sentAt} ms (attempt ${a.attempt})`, { code: 'ACTION_TIMEOUT' });
 }
 
 function pendingTimer(ctx: Snap['context']) {

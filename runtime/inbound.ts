@@ -25,6 +25,7 @@ import {
   ExecutionStatusRequestSchema,
   type AdminAction,
 } from '../schemas/admin.ts';
+import { ActionResultSchema, type ActionResult } from '../schemas/actions.ts';
 import { RejectedError } from './errors.ts';
 import { FREE_JSON_LIMITS, jsonLimitProblem } from './json-limits.ts';
 import type { CommandVerb } from './subjects.ts';
@@ -43,6 +44,7 @@ const checks = {
   status: TypeCompiler.Compile(ExecutionStatusRequestSchema),
   deadLetter: TypeCompiler.Compile(DeadLetterRequestSchema),
   deploy: TypeCompiler.Compile(DeployRequestSchema),
+  result: TypeCompiler.Compile(ActionResultSchema),
 };
 
 /** A supervisor override request, validated, with its expiry as an instant. */
@@ -65,6 +67,16 @@ export const MAX_DEPLOY_BYTES = 65_536;
 export const MAX_ADMIN_BYTES = 4_096;
 
 const text = new TextDecoder('utf-8', { fatal: true });
+
+/** Largest action result accepted from a service (its `data` lands in the execution's data). */
+export const MAX_RESULT_BYTES = 65_536;
+
+/** Parses and validates an action result a service published on `<prefix>.results.<action>`. */
+export function parseResult(data: Uint8Array): ActionResult {
+  const body = check(checks.result, parseJson(data, MAX_RESULT_BYTES));
+  if ('data' in body) bounded(body.data);
+  return body;
+}
 
 /** Parses and validates a command payload; throws `RejectedError` with the reason. */
 export function parseCommand(verb: string, data: Uint8Array, maxBytes: number): Command {

@@ -12,7 +12,8 @@ import { watchConnection } from './connection.ts';
 import { atMost } from './at-most.ts';
 import { tierAt, type Tier } from '../actors/priority.ts';
 import type { RetryPolicy } from '../actors/retry-policy.ts';
-import { ActionRegistry, type ActionHandler, type RemoteAction } from './actions.ts';
+import { ActionRegistry, type ActionHandler } from './actions.ts';
+import type { ActionsFile } from '../schemas/actions.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { decode, encode } from './codec.ts';
 import { CommandRouter } from './commands.ts';
@@ -25,6 +26,7 @@ import { names, type Names } from './subjects.ts';
 import { TimerService, type TimerEntry } from './timers.ts';
 import { workTarget, type Work } from './work.ts';
 import { Dispatcher } from './dispatcher.ts';
+import { ResultIntake } from './results.ts';
 import { hostname } from 'node:os';
 import { thresholdsWith, type Thresholds } from '../actors/alerts.ts';
 import type { ScalingConfigOverrides } from '../actors/scaling-policy.ts';
@@ -49,8 +51,10 @@ export interface RuntimeOptions {
   /** Minimum share of dispatch for lower tiers. @default 0.1 */
   minShare?: number;
   clock?: Clock;
+  /** In-process action handlers, by action name: they win over `actionConfig`. */
   handlers?: Record<string, ActionHandler>;
-  remoteActions?: Record<string, RemoteAction>;
+  /** How every other action is performed (docs/actions.md): the file of `journeys run --actions`, already validated. */
+  actionConfig?: ActionsFile;
   retry?: Readonly<Record<'critical' | 'default', RetryPolicy>>;
   /** Largest inbound command accepted. @default 65536 */
   maxPayloadBytes?: number;
@@ -120,7 +124,19 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const calendar = new WeddingCalendar(topology.calendar);
   let monitor: MonitorHost | undefined;
   const definitions = new DefinitionRegistry(topology.definitions);
-  const actions = new ActionRegistry({ nc, js, names: n, ...(opts.handlers ? { handlers: opts.handlers } : {}), ...(opts.remoteActions ? { remote: opts.remoteActions } : {}) });
+  const actions = new ActionRegistry({
+    nc,
+    js,
+    names: n,
+    ...(opts.handlers ? { handlers: opts.handlers } : {}),
+    ...(opts.actionConfig ? { config: opts.actionConfig } : {}),
+    onBreaker: (e) => {
+      log.warn({ action: e.action, state: e.state, failureRate: e.failureRate }, `circuit of ${e.action} is ${e.state}`);
+      const event = { type: 'breaker', ...e } as const;
+      metrics.observe(event);
+      monitor?.observe(event);
+    },
+  });
   const dlq = new DeadLetters(js, jsm, n);
   const onError = (err: unknown): void => log.error({ err: errorMessage(err) }, 'runtime error');
 
@@ -170,17 +186,22 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     },
   });
 
-  // One message at a time per execution in this process; across processes compare-and-set decides.
-  const chains = new Map<string, Promise<void>>();
-  const handle = async (tier: Tier, msg: JsMsg): Promise<void> => {
-    const { supplierId, executionId } = workTarget(msg.subject);
+  // One message at a time per execution in this process (work and results alike); across processes compare-and-set decides.
+  const chains = new Map<string, Promise<unknown>>();
+  const serial = async <T>(executionId: string, step: () => Promise<T>): Promise<T> => {
     const previous = chains.get(executionId) ?? Promise.resolve();
-    const run = previous.then(() => handleOne(tier, msg, supplierId, executionId));
+    const run = previous.then(step);
     const tail = run.catch(() => undefined);
     chains.set(executionId, tail);
-    await run.finally(() => {
+    try {
+      return await run;
+    } finally {
       if (chains.get(executionId) === tail) chains.delete(executionId);
-    });
+    }
+  };
+  const handle = async (tier: Tier, msg: JsMsg): Promise<void> => {
+    const { supplierId, executionId } = workTarget(msg.subject);
+    await serial(executionId, () => handleOne(tier, msg, supplierId, executionId));
   };
   const handleOne = async (tier: Tier, msg: JsMsg, supplierId: string, executionId: string): Promise<void> => {
     try {
@@ -228,8 +249,19 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     onError,
   });
 
+  const results = new ResultIntake({
+    js,
+    names: n,
+    apply: (executionId, work) => serial(executionId, () => executor.handle('', executionId, work)),
+    workingEveryMs: Math.floor(ackWaitMs / 3),
+    now: () => clock.now(),
+    onRecord: (code) => metrics.rejected(code),
+    onError,
+  });
+
   await timers.start();
   await dispatcher.start();
+  await results.start();
   await router.start();
   const parts = { nc, js, jsm, names: n, topology, dispatcher };
   if (opts.monitor !== false) {
@@ -279,8 +311,11 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       const ci = await jsm.consumers.info(n.streams.work, n.workConsumer(t));
       if (ci.num_pending + ci.num_ack_pending > 0) return false;
     }
-    const ri = await jsm.consumers.info(n.streams.cmd, n.routerConsumer);
-    return ri.num_pending + ri.num_ack_pending === 0;
+    for (const [stream, consumer] of [[n.streams.cmd, n.routerConsumer], [n.streams.results, n.resultsConsumer]] as const) {
+      const ci = await jsm.consumers.info(stream, consumer);
+      if (ci.num_pending + ci.num_ack_pending > 0) return false;
+    }
+    return true;
   };
 
   // After a reconnect the timer slots are read again at once: the server may have restarted and lost their consumers.
@@ -311,6 +346,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       await supervisor?.stop();
       await monitor?.stop();
       await router.stop();
+      await results.stop();
       await dispatcher.stop();
       await timers.stop();
       // Bounded: in one of three dlq test runs a KV write of this last flush never settled (cause not found yet); the

@@ -76,6 +76,9 @@ export async function ensureTopology(
   await ensureStream(jsm, { ...base, name: n.streams.timers, subjects: [`${n.prefix}.timer.>`], retention: RetentionPolicy.Limits, duplicate_window: 2 * MINUTE_NS });
   // Outbound commands: the dedup window must outlast any redelivery of the step that sent them.
   await ensureStream(jsm, { ...base, name: n.streams.actions, subjects: [`${n.prefix}.actions.>`], retention: RetentionPolicy.Limits, duplicate_window: 30 * MINUTE_NS, max_age: 7 * DAY_NS });
+  // Results of outbound actions: kept until the runtime has applied them (a restart loses none); a result published
+  // twice with the same `Nats-Msg-Id` (`<key>:<attempt>`) within the window is stored once.
+  await ensureStream(jsm, { ...base, name: n.streams.results, subjects: [`${n.prefix}.results.>`], retention: RetentionPolicy.Workqueue, duplicate_window: 30 * MINUTE_NS });
   await ensureStream(jsm, { ...base, name: n.streams.rejects, subjects: [`${n.prefix}.rejects.>`], retention: RetentionPolicy.Limits, max_age: 30 * DAY_NS });
   // Audit (R34): scaling decisions and admin actions, with who did them.
   await ensureStream(jsm, { ...base, name: n.streams.audit, subjects: [`${n.prefix}.audit.>`], retention: RetentionPolicy.Limits, duplicate_window: 2 * MINUTE_NS, max_age: 365 * DAY_NS });
@@ -96,6 +99,7 @@ export async function ensureTopology(
     await ensureConsumer(jsm, n.streams.work, workConsumer(n.workConsumer(tier), `${n.prefix}.work.${tier}.>`));
   }
   await ensureConsumer(jsm, n.streams.cmd, workConsumer(n.routerConsumer, `${n.prefix}.cmd.>`));
+  await ensureConsumer(jsm, n.streams.results, workConsumer(n.resultsConsumer, `${n.prefix}.results.>`));
 
   const kvm = new Kvm(nc);
   const kvOpts = { replicas: opts.replicas, history: 1, storage };

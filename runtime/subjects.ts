@@ -19,6 +19,8 @@ export interface Names {
   timer(slot: number): string;
   /** Outbound action commands for integration services. */
   action(name: string): string;
+  /** Results of outbound actions, published by the services. */
+  result(name: string): string;
   rejects(kind: string): string;
   dlq(supplierId: string, executionId: string): string;
   /** Per-instance stats (`<p>.stats.instance.<id>`), the cluster-wide aggregate, alerts, supervisor decisions. */
@@ -26,10 +28,11 @@ export interface Names {
   statsCluster: string;
   alerts: string;
   decisions: string;
-  streams: { cmd: string; work: string; timers: string; actions: string; rejects: string; dlq: string; audit: string; stats: string };
+  streams: { cmd: string; work: string; timers: string; actions: string; results: string; rejects: string; dlq: string; audit: string; stats: string };
   buckets: { executions: string; definitions: string; runtime: string; ratelimit: string; calendar: string; leases: string };
   workConsumer(tier: Tier): string;
   routerConsumer: string;
+  resultsConsumer: string;
 }
 
 const PREFIX = /^[a-z][a-z0-9_]{0,31}$/;
@@ -44,6 +47,7 @@ export function names(prefix = 'jrn'): Names {
     work: (tier, sup, ex) => `${prefix}.work.${tier}.${sup}.${ex}`,
     timer: (slot) => `${prefix}.timer.${slot}`,
     action: (name) => `${prefix}.actions.${name}`,
+    result: (name) => `${prefix}.results.${name}`,
     rejects: (kind) => `${prefix}.rejects.${kind}`,
     dlq: (sup, ex) => `${prefix}.dlq.${sup}.${ex}`,
     statsInstance: (id) => `${prefix}.stats.instance.${id}`,
@@ -55,6 +59,7 @@ export function names(prefix = 'jrn'): Names {
       work: `${up}_WORK`,
       timers: `${up}_TIMERS`,
       actions: `${up}_ACTIONS`,
+      results: `${up}_RESULTS`,
       rejects: `${up}_REJECTS`,
       dlq: `${up}_DLQ`,
       audit: `${up}_AUDIT`,
@@ -70,5 +75,6 @@ export function names(prefix = 'jrn'): Names {
     },
     workConsumer: (tier) => `work-${tier}`,
     routerConsumer: 'router',
+    resultsConsumer: 'results',
   };
 }

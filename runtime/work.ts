@@ -1,6 +1,7 @@
 /** Internal work messages on `<prefix>.work.<tier>.<supplier>.<execution>` (msgpack). Only the runtime reads them. */
 import type { StartCommand } from '../schemas/commands.ts';
 import type { Sealed } from './sealed.ts';
+import type { ActionResult } from '../schemas/actions.ts';
 
 export type Work =
   /** The command without `client`: personal data travels sealed in `pii`. `reserved`: its rate-limit slot is taken. */
@@ -8,6 +9,10 @@ export type Work =
   | { k: 'event'; name: string; data?: Record<string, unknown> }
   | { k: 'timer'; id: string }
   | { k: 'retry'; key: string; attempt: number }
+  /** A service's result for an outbound action (from `<prefix>.results.>`, validated). */
+  | { k: 'result'; result: ActionResult }
+  /** An outbound attempt's deadline passed (a durable timer). */
+  | { k: 'timeout'; key: string; attempt: number; deadline: number }
   | { k: 'replay' }
   | { k: 'cancel'; reason?: string }
   | { k: 'pause' }

@@ -33,11 +33,12 @@ describe('action handlers', () => {
     const sub = nc.subscribe('payments.capture', {
       callback: (_err, msg) => {
         requests.push({ key: msg.headers?.get('Jrn-Idempotency-Key'), body: msg.json() });
-        msg.respond(JSON.stringify({ ok: true, result: { receipt: 'r-1' } }));
+        msg.respond(JSON.stringify({ ok: true, data: { receipt: 'r-1' } }));
       },
     });
     cleanups.push(() => sub.unsubscribe());
-    const kit = await createTestKit({ nc, prefix, now: Date.now(), remoteActions: { 'payment.capture': { subject: 'payments.capture' } } });
+    const actionConfig = { actions: { 'payment.capture': { mode: 'request', subject: 'payments.capture' }, 'sms.send': { mode: 'fire-and-forget' } } } as const;
+    const kit = await createTestKit({ nc, prefix, now: Date.now(), actionConfig });
     cleanups.push(() => kit.stop());
     await kit.deploy(remote);
     const id = await kit.start({ supplierId: 'p', clientId: 'c', journeyId: 'remote', client: { name: 'Alex', phone: '+44 7700 900000' } });
@@ -54,15 +55,16 @@ describe('action handlers', () => {
   });
 
   it('actions - a remote failure marked not retryable dead-letters at once', async () => {
-    const sub = nc.subscribe('payments.decline', { callback: (_e, msg) => void msg.respond(JSON.stringify({ ok: false, error: 'card declined', retryable: false })) });
+    const sub = nc.subscribe('payments.decline', { callback: (_e, msg) => void msg.respond(JSON.stringify({ ok: false, error: { code: 'CARD_DECLINED', message: 'card declined' }, retryable: false })) });
     cleanups.push(() => sub.unsubscribe());
-    const kit = await createTestKit({ nc, prefix: uniqueName('a'), now: Date.now(), remoteActions: { 'payment.capture': { subject: 'payments.decline' } } });
+    const actionConfig = { actions: { 'payment.capture': { mode: 'request', subject: 'payments.decline' } } } as const;
+    const kit = await createTestKit({ nc, prefix: uniqueName('a'), now: Date.now(), actionConfig });
     cleanups.push(() => kit.stop());
     await kit.deploy(remote);
     const id = await kit.start({ supplierId: 'p', clientId: 'd', journeyId: 'remote' });
     const s = await kit.status(id);
     expect(s.status).toBe('failed');
     expect(s.failure).toMatchObject({ stepId: 'charge', attempts: 1 });
-    expect((await (await kit.client.dlq()).list())[0]!.error).toContain('card declined');
+    expect((await (await kit.client.dlq()).list())[0]!.error).toBe('action payment.capture failed: CARD_DECLINED: card declined');
   });
 });

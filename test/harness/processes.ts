@@ -14,14 +14,25 @@ export interface RuntimeProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
+const serviceScript = fileURLToPath(new URL('../../examples/action-service.ts', import.meta.url));
+
 /** Starts a runtime process and resolves when it reports `ready`. */
 export async function spawnRuntime(env: Record<string, string>, timeoutMs = 30_000): Promise<RuntimeProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawnReady(script, env, timeoutMs);
+}
+
+/** Starts the reference action service (examples/action-service.ts) and resolves when it reports `ready`. */
+export async function spawnActionService(env: Record<string, string>, timeoutMs = 30_000): Promise<RuntimeProcess> {
+  return spawnReady(serviceScript, env, timeoutMs);
+}
+
+async function spawnReady(file: string, env: Record<string, string>, timeoutMs: number): Promise<RuntimeProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', file], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4_000)));
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`runtime process not ready in ${timeoutMs} ms: ${stderr}`)), timeoutMs);
+    const timer = setTimeout(() => reject(new Error(`${file} not ready in ${timeoutMs} ms: ${stderr}`)), timeoutMs);
     child.stdout!.on('data', (d: Buffer) => {
       if (d.toString().includes('ready')) {
         clearTimeout(timer);
@@ -30,7 +41,7 @@ export async function spawnRuntime(env: Record<string, string>, timeoutMs = 30_0
     });
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`runtime process exited (${code}) before ready: ${stderr}`));
+      reject(new Error(`${file} exited (${code}) before ready: ${stderr}`));
     });
   });
   return {

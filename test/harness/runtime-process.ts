@@ -1,7 +1,8 @@
 /**
  * A runtime instance in its own process, for crash and multi-instance tests. Configured by environment:
  * NATS_URL, JRN_PREFIX, ACK_WAIT_MS (the runtime's default when unset), ACTION_DELAY_MS (in-process `email.send` handler delay, random 0..N ms),
- * CONCURRENCY, STATS_INTERVAL_MS, RATE_LIMIT and RATE_WINDOW_MS (per-supplier start limit; none when unset). Every action invocation is recorded, undeduplicated, on `<prefix>obs.<pid>` (one message per call), and
+ * CONCURRENCY, STATS_INTERVAL_MS, RATE_LIMIT and RATE_WINDOW_MS (per-supplier start limit; none when unset),
+ * ACTIONS_CONFIG (JSON of an actions file: then no in-process handlers, every action goes to its service). Every action invocation is recorded, undeduplicated, on `<prefix>obs.<pid>` (one message per call), and
  * its effect is sent as an outbound command with the idempotency key as `Nats-Msg-Id` (R12). Prints `ready` when started.
  */
 import { connect, headers } from '@nats-io/transport-node';
@@ -9,6 +10,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { pino } from 'pino';
 import { startRuntime } from '../../runtime/runtime.ts';
 import type { ActionInvocation } from '../../runtime/actions.ts';
+import type { ActionsFile } from '../../schemas/actions.ts';
 
 const prefix = process.env['JRN_PREFIX'] ?? 'jrn';
 const nc = await connect({ servers: process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222', noAsyncTraces: true });
@@ -31,7 +33,7 @@ const runtime = await startRuntime({
   ...(process.env['ACK_WAIT_MS'] ? { ackWaitMs: Number(process.env['ACK_WAIT_MS']) } : {}), // else the runtime's default
   concurrency: Number(process.env['CONCURRENCY'] ?? 64),
   timerSlotMs: Number(process.env['TIMER_SLOT_MS'] ?? 60_000),
-  handlers: { 'email.send': send, 'sms.send': send },
+  ...(process.env['ACTIONS_CONFIG'] ? { actionConfig: JSON.parse(process.env['ACTIONS_CONFIG']) as ActionsFile } : { handlers: { 'email.send': send, 'sms.send': send } }),
   monitor: { intervalMs: Number(process.env['STATS_INTERVAL_MS'] ?? 5_000) },
   ...(process.env['RATE_LIMIT'] ? { rateLimit: { defaultLimit: Number(process.env['RATE_LIMIT']), windowMs: Number(process.env['RATE_WINDOW_MS'] ?? 60_000) } } : {}),
 });
