@@ -1,11 +1,11 @@
 /**
- * The NATS server dies under load: `journeys run` (a real child process with its default settings, actions going out
- * as commands on `<p>.actions.*`) runs 2,000 executions while the only nats-server is SIGKILLed and restarted on the same
+ * The NATS server dies under load: `journeys run` (a real child process with its default settings, except that actions
+ * are fire-and-forget commands on `<p>.actions.*`: no service answers here) runs 2,000 executions while the only nats-server is SIGKILLed and restarted on the same
  * port and store five times. The runtime never exits, says 503 on /readyz while the server is down and 200 after, and
  * every execution completes with each action command stored once (the stream dedups on the idempotency key).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -70,7 +70,9 @@ describe('NATS server crashes', () => {
     const n = names(prefix);
     const httpPort = await freePort();
     let stderr = '';
-    runtime = spawn(process.execPath, [TSX_CLI, 'runtime/cli/main.ts', 'run', '--no-sample', '--prefix', prefix], {
+    const actionsFile = join(dir, 'actions.yaml');
+    await writeFile(actionsFile, 'defaults:\n  mode: fire-and-forget\n');
+    runtime = spawn(process.execPath, [TSX_CLI, 'runtime/cli/main.ts', 'run', '--no-sample', '--prefix', prefix, '--actions', actionsFile], {
       cwd: ROOT,
       env: { ...process.env, NATS_URL: server.url, HTTP_PORT: String(httpPort), LOG_LEVEL: 'warn' },
       stdio: ['ignore', 'ignore', 'pipe'],
