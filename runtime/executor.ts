@@ -449,6 +449,9 @@ function matchArrival(work: Extract<Work, { k: 'result' | 'timeout' }>, record: 
   }
   if (work.k === 'timeout') return { ack: true }; // a stale deadline timer: its attempt ended already
   const ctx = record.snap.context;
+  // A visit of a step the stored record has not reached: sent by a step whose record is being stored right now.
+  const [, stepId = '', visit = '0'] = key.split('.');
+  if ((ctx.visits[stepId] ?? 0) < Number(visit)) return { ack: false, delayMs: 0, reason: 'early' };
   const p = ctx.pending;
   const current = p?.kind === 'action' && p.key === key && !ctx.failure;
   // Sent, but the record saying so is not stored yet (the service answered within the write): try again shortly.

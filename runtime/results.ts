@@ -13,6 +13,9 @@ import { parseResult } from './inbound.ts';
 import type { Names } from './subjects.ts';
 import type { Work } from './work.ts';
 
+/** Deliveries of a result that arrived before its attempt was stored, before it is given up (and recorded). */
+const MAX_EARLY_TRIES = 10;
+
 export interface ResultIntakeOptions {
   js: JetStreamClient;
   names: Names;
@@ -100,8 +103,13 @@ export class ResultIntake {
         msg.ack();
       } else if (outcome.reason === 'early') {
         // Its attempt is being stored right now (or its sender crashed before storing it, and the redelivered step
-        // stores it within an ack wait): back off up to 5 s per try.
-        msg.nak(Math.min(5_000, 100 * msg.info.deliveryCount));
+        // stores it within an ack wait): back off up to 5 s per try; after ten tries (about half a minute) nothing will.
+        if (msg.info.deliveryCount >= MAX_EARLY_TRIES) {
+          await this.#record(msg, 'RESULT_NOT_AWAITED', `no attempt of ${work.result.key} awaited it after ${MAX_EARLY_TRIES} tries`);
+          msg.ack();
+        } else {
+          msg.nak(Math.min(5_000, 100 * 2 ** msg.info.deliveryCount));
+        }
       } else {
         msg.nak(outcome.delayMs);
       }

@@ -135,6 +135,34 @@ describe('action services', () => {
     expect((await client.record(id))!.snap.context.data['send']).toBeUndefined();
   });
 
+  it('actions - progress moves the deadline; results that match no awaiting attempt, or are malformed, are recorded and never applied', async () => {
+    const config = outbound({ timeout: 'PT2S', retry: { attempts: 3, backoff: 'PT1S', factor: 1 } });
+    const { runtime, client } = await setup(config, emailJourney(), { SERVICE_BEHAVIOUR: 'silent' });
+    const id = await client.start({ supplierId: 'p1', clientId: 'c4', journeyId: 'welcome' });
+    const key = `${id}.send.1`;
+    await waitFor('attempt 2 awaited', async () => (await client.record(id))?.awaiting?.attempt === 2, 30_000, 50);
+    const js = jetstream(nc);
+    const subject = runtime.names.result('email.send');
+    // Progress: attempt 2's deadline moves a minute ahead (which also keeps it awaited for the rest of this test).
+    const before = (await client.record(id))!.awaiting!.deadline;
+    await js.publish(subject, JSON.stringify({ key, attempt: 2, working: true, extendMs: 60_000 }));
+    await waitFor('the deadline moved', async () => (await client.record(id))!.awaiting!.deadline >= before + 55_000, 10_000, 50);
+    await js.publish(subject, JSON.stringify({ key, attempt: 1, ok: true }));
+    await js.publish(subject, JSON.stringify({ key: 'ex_aaaaaaaaaaaaaaaaaaaaaaaaaa.send.1', attempt: 1, ok: true }));
+    await js.publish(subject, '{"key": ');
+    await js.publish(subject, JSON.stringify({ key, attempt: 2, ok: 'yes' }));
+    const rejects = `${runtime.names.prefix.toUpperCase()}_REJECTS`;
+    const records = await waitFor('four records', async () => {
+      const all = await readAll<{ code: string; reason: string }>(nc, rejects);
+      return all.length === 4 && all;
+    }, 15_000, 100);
+    expect(records.map((r) => r.data.code).sort()).toEqual(['BAD_COMMAND', 'BAD_JSON', 'RESULT_STALE_ATTEMPT', 'RESULT_UNKNOWN_KEY']);
+    // None of the four moved the execution on.
+    const record = await client.record(id);
+    expect(record!.awaiting).toMatchObject({ key, attempt: 2 });
+    expect(record!.snap.context.data['send']).toBeUndefined();
+  });
+
   it('actions - the service is SIGKILLed mid-action and restarted: every execution completes, each key performed once', async () => {
     const prefixObs = uniqueName('o');
     await createObservationStream(nc, prefixObs.toUpperCase(), [`${prefixObs}.>`]);
