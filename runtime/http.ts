@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Runtime } from './runtime.ts';
+import { atMost } from './at-most.ts';
 
 export interface HttpOptions {
   runtime: Runtime;
@@ -95,6 +96,14 @@ export async function startHttp(opts: HttpOptions): Promise<HttpServer> {
   return {
     server,
     port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      // Requests under way get a second; then every connection is cut. A browser's EventSource reconnects as soon as
+      // its stream ends, and one open stream would keep the server (and the whole stop) waiting forever.
+      await atMost(closed, 1_000);
+      server.closeAllConnections();
+      await closed;
+    },
   };
 }
