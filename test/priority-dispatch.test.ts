@@ -41,7 +41,7 @@ describe('priority dispatch', () => {
     }
     // Every start routed (the command stream is one FIFO for all tiers): the backlog now waits in the low tier's consumer.
     const commands = () => runtime!.jsm.streams.info(runtime!.names.streams.cmd);
-    await waitFor('every low start routed', async () => (await commands()).state.messages === 0, 40_000);
+    await waitFor('every low start routed', async () => (await commands()).state.messages === 0, 60_000);
 
     const publishedAt = Date.now();
     const queuedAtPublish = LOW - lowHandled();
@@ -64,5 +64,5 @@ describe('priority dispatch', () => {
     // little of it through meanwhile.
     expect(stillQueued).toBeGreaterThanOrEqual(queuedAtPublish / 2);
     expect(criticalMs).toBeLessThan(drainMs / 4);
-  }, 150_000); // the waits above add up to less: each shows its own message
+  }, 170_000); // the waits above add up to less: each shows its own message
 });
