@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { connect } from '@nats-io/transport-node';
 import { createLogger } from './logger.ts';
+import { validateActionsConfig } from './action-config.ts';
 import { connectionOptionsFromEnv } from './connection.ts';
 import { startNatsServer, type NatsServerProcess } from './nats-server-process.ts';
 import { startRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
@@ -35,6 +36,8 @@ export interface Served {
 export async function serve(opts: ServeOptions = {}): Promise<Served> {
   const env = opts.env ?? process.env;
   const log = opts.logger ?? createLogger(env['LOG_LEVEL'] ?? 'info');
+  // Before anything starts: an embedder's object gets the checks `journeys run --actions` gives a file (cheap to repeat).
+  if (opts.actionConfig) validateActionsConfig(opts.actionConfig, 'serve({ actionConfig })');
   let embedded: NatsServerProcess | undefined;
   let url = env['NATS_URL'];
   if (!url) {

@@ -1,14 +1,18 @@
 /**
  * `journeys run`: one runtime instance until SIGINT/SIGTERM. Connects to NATS_URL, or starts an embedded nats-server when
- * it is unset. Unless `--no-sample`, deploys the sample journeys of `schemas/examples/` with demo handlers for their
- * actions, and, on an embedded server, starts one sample execution so something visibly runs.
+ * it is unset. `--actions FILE` (or `JRN_ACTIONS`) says how each action is performed (docs/actions-config.md); the file is
+ * checked before anything starts. Unless `--no-sample`, deploys the sample journeys of `schemas/examples/` with in-process
+ * demo handlers for their actions (except those the actions file lists: the file wins), and, on an embedded server,
+ * starts one sample execution so something visibly runs.
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino, type Logger } from 'pino';
 import { createLogger } from '../logger.ts';
+import { loadActionsFile } from '../action-config.ts';
 import { addDaysToDate, isValidTimeZone, localDate } from '../../actors/time.ts';
+import type { ActionsFile } from '../../schemas/actions.ts';
 import type { StartCommand } from '../../schemas/commands.ts';
 import type { ActionHandler, ActionInvocation } from '../actions.ts';
 import { JourneyClient } from '../client.ts';
@@ -97,12 +101,44 @@ function startProgress(served: Served, load: { stop(): void; started(): number }
   };
 }
 
+function pick<T>(all: Record<string, T>, names: readonly string[]): Record<string, T> {
+  return Object.fromEntries(Object.entries(all).filter(([name]) => names.includes(name)));
+}
+
 function systemZone(): string {
   const tz = Intl.DateTimeFormat().resolvedOptions().timeZone;
   return tz && isValidTimeZone(tz) ? tz : 'Europe/London';
 }
 
-function banner(served: Served, prefix: string, deployed: string[], sample: StartCommand | undefined): string {
+/** The sample actions that get in-process demo handlers: those the actions file does not list. */
+export function demoActions(config: ActionsFile | undefined): string[] {
+  return SAMPLE_ACTIONS.filter((a) => !Object.prototype.hasOwnProperty.call(config?.actions ?? {}, a));
+}
+
+/** One banner line: which actions run in-process as a demo, which the file configures, and what every other one does. */
+export function actionsLine(
+  demo: readonly string[],
+  config: ActionsFile | undefined,
+  source: string | undefined,
+): string | undefined {
+  const parts: string[] = [];
+  if (demo.length > 0) parts.push(`in-process demo handlers: ${demo.join(', ')}`);
+  if (config && source) {
+    const modeOf = (c: { mode?: string }): string => c.mode ?? config.defaults?.mode ?? 'outbound';
+    const listed = Object.entries(config.actions ?? {}).map(([name, c]) => `${name} (${modeOf(c)})`);
+    if (listed.length > 0) parts.push(`from ${source}: ${listed.join(', ')}`);
+    parts.push(`others: ${config.defaults?.mode ?? 'outbound'}`);
+  }
+  return parts.length > 0 ? `  actions   ${parts.join('; ')}` : undefined;
+}
+
+function banner(
+  served: Served,
+  prefix: string,
+  deployed: string[],
+  sample: StartCommand | undefined,
+  actions: string | undefined,
+): string {
   const url = redactUrl(served.url);
   const cli = `${url === 'nats://127.0.0.1:4222' ? '' : `NATS_URL=${url} `}npx tsx runtime/cli/main.ts`;
   const p = prefix === 'jrn' ? '' : ` --prefix ${prefix}`;
@@ -112,6 +148,7 @@ function banner(served: Served, prefix: string, deployed: string[], sample: Star
   ];
   if (served.http) lines.push(`  dashboard http://127.0.0.1:${served.http.port}/  (also /metrics, /healthz, /readyz)`);
   if (deployed.length > 0) lines.push(`  journeys  ${deployed.join(', ')}`);
+  if (actions) lines.push(actions);
   if (sample) {
     lines.push(
       `  sample    ${executionIdOf(sample)}: ${sample.journeyId} for a wedding on ${sample.weddingDate} (${sample.timeZone});`,
@@ -133,9 +170,12 @@ export const runCommand: Command = {
   args: '',
   summary:
     'Runs one runtime instance until Ctrl-C. Without NATS_URL it starts an embedded nats-server. Unless --no-sample, it deploys ' +
-    'the sample journeys with demo handlers for email.send, sms.send, task.create and webhook.call (with --no-sample those ' +
-    'go out as commands on <prefix>.actions.<name>). Logs go to stderr (LOG_LEVEL).',
-  example: 'run --concurrency 16 --data .data --port 4222',
+    'the sample journeys with in-process demo handlers for email.send, sms.send, task.create and webhook.call (a demo ' +
+    'only: they print a line, or fail at random under the demo load), except for actions the actions file lists. Every ' +
+    'other action follows the actions file (--actions or JRN_ACTIONS; docs/actions-config.md), and without one goes out ' +
+    'as a command on <prefix>.actions.<name>. ' +
+    'Logs go to stderr (LOG_LEVEL).',
+  example: 'run --no-sample --actions examples/actions.yaml',
   flags: {
     concurrency: { kind: 'string', value: 'N', help: 'concurrent work handlers (default 64)' },
     'ack-wait': {
@@ -143,9 +183,16 @@ export const runCommand: Command = {
       value: 'DURATION',
       help: 'how soon a crashed instance\'s steps are redelivered, e.g. 5s or PT10S (default 5s; live instances signal progress)',
     },
+    actions: {
+      kind: 'string',
+      value: 'FILE',
+      help:
+        'how each action is performed: mode, subject, timeout, retry, concurrency, breaker ' +
+        '(YAML or JSON; default: $JRN_ACTIONS; see docs/actions-config.md)',
+    },
     data: { kind: 'string', value: 'DIR', help: 'data folder of the embedded server (default .data)' },
     port: { kind: 'string', value: 'N', help: 'port of the embedded server (default 4222)' },
-    'no-sample': { kind: 'boolean', help: 'no sample journeys, demo handlers or sample execution' },
+    'no-sample': { kind: 'boolean', help: 'no sample journeys, in-process demo handlers or sample execution' },
     'no-load': { kind: 'boolean', help: 'no generated demo load (default: on with the sample on an embedded server)' },
     rate: { kind: 'string', value: 'N', help: 'demo starts per second (default 8)' },
     fresh: { kind: 'boolean', help: 'delete the embedded server\'s data first (default: keep it for the next run)' },
@@ -158,6 +205,10 @@ export const runCommand: Command = {
     const dataDir = f.str('data');
     const sample = !f.bool('no-sample');
     const rate = f.int('rate', 1);
+    // Checked before anything starts: a bad file must not leave an embedded server or a half-started runtime behind.
+    const actionsPath = f.str('actions') ?? (ctx.env['JRN_ACTIONS'] || undefined);
+    const actionConfig = actionsPath === undefined ? undefined : await loadActionsFile(actionsPath);
+    const demo = sample ? demoActions(actionConfig) : [];
     // The demo load runs with the sample journeys on an embedded server (a newcomer's laptop), never against a real cluster.
     const load = sample && !f.bool('no-load') && !ctx.env['NATS_URL'];
     if (f.bool('fresh') && !ctx.env['NATS_URL']) await rm(join(dataDir ?? '.data', 'nats'), { recursive: true, force: true });
@@ -170,13 +221,14 @@ export const runCommand: Command = {
       ...(ackWaitMs ? { ackWaitMs } : {}),
       ...(dataDir ? { dataDir } : {}),
       ...(port ? { port } : {}),
-      ...(sample ? { handlers: load ? flakyHandlers(SAMPLE_ACTIONS) : demoHandlers((line) => ctx.out(line)) } : {}),
+      ...(actionConfig ? { actionConfig } : {}),
+      ...(demo.length > 0 ? { handlers: load ? flakyHandlers(demo) : pick(demoHandlers((line) => ctx.out(line)), demo) } : {}),
     });
-    let demo: { stop(): void } | undefined;
+    let demoLoad: { stop(): void } | undefined;
 
     let stopping: Promise<void> | undefined;
     const stop = (): Promise<void> => {
-      demo?.stop();
+      demoLoad?.stop();
       // The timer is ref'd on purpose: it keeps the process alive until the stop has finished (a step that never settles
       // would otherwise let Node exit in the middle of it, leaving the embedded server behind), and kills that server when
       // the stop takes too long.
@@ -205,7 +257,7 @@ export const runCommand: Command = {
     try {
       const deployed = sample ? await deploySamples(served.runtime.definitions, logger) : [];
       const cmd = sample && served.embedded ? sampleStart(Date.now(), systemZone()) : undefined;
-      ctx.out(banner(served, ctx.prefix, deployed, load ? undefined : cmd));
+      ctx.out(banner(served, ctx.prefix, deployed, load ? undefined : cmd, actionsLine(demo, actionConfig, actionsPath)));
       const client = new JourneyClient(served.nc, ctx.prefix);
       if (cmd && !load) await client.start(cmd);
       if (load) {
@@ -215,7 +267,7 @@ export const runCommand: Command = {
           ...(rate ? { rate } : {}),
           onError: (err) => logger.warn({ err: errorMessage(err) }, 'demo start failed'),
         });
-        demo = startProgress(served, generated, (line) => ctx.out(line));
+        demoLoad = startProgress(served, generated, (line) => ctx.out(line));
       }
     } catch (err) {
       await stop().catch(() => undefined);
