@@ -16,7 +16,7 @@ bash bin/ensure-package.sh faketime faketime
 SUITES=(
   test/docs.test.ts test/dashboard.test.ts test/supervisor-host.test.ts test/supervisor.test.ts
   test/cli-observability.test.ts test/observability.test.ts test/dlq.test.ts test/priority-dispatch.test.ts
-  test/cli.test.ts test/journey.test.ts test/preview.test.ts test/crash.test.ts
+  test/cli.test.ts test/journey.test.ts test/preview.test.ts test/crash.test.ts test/demo.test.ts
 )
 run_at() {
   local at="$1" zone="$2"

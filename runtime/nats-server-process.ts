@@ -117,8 +117,22 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<NatsServ
   return handle(child, exited, port, opts.dir);
 }
 
+/** Servers started by this process and not yet exited: killed when it exits, however it exits (short of SIGKILL). */
+const running = new Set<ChildProcess>();
+let exitHook = false;
+
 function handle(child: ChildProcess, exited: Promise<number | null>, port: number, dir: string): NatsServerProcess {
   const pid = child.pid ?? -1;
+  // In its own process group, the server would outlive a runtime that exits without stopping it (an uncaught error, a
+  // stop cut short): never leave one behind.
+  running.add(child);
+  void exited.then(() => running.delete(child));
+  if (!exitHook) {
+    exitHook = true;
+    process.on('exit', () => {
+      for (const c of running) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    });
+  }
   const stop = async (signal: NodeJS.Signals): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill(signal);
