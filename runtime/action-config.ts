@@ -14,22 +14,18 @@ import { parseDocument } from 'yaml';
 import { DEFAULT_BREAKER } from '../actors/circuit-breaker.ts';
 import { durationMs, parseDuration } from '../actors/duration.ts';
 import { ActionsFileSchema, type ActionConfig, type ActionsFile } from '../schemas/actions.ts';
+import { ErrorCodes, RuntimeError } from './errors.ts';
 
 /** Stable code of every actions-file problem (matched by scripts and operators; never renamed). */
-export const INVALID_ACTIONS_CONFIG = 'INVALID_ACTIONS_CONFIG' as const;
+export const INVALID_ACTIONS_CONFIG = ErrorCodes.INVALID_ACTIONS_CONFIG;
 
 /** An actions file (or `actionConfig` object) that cannot be used: fixing the file is the only remedy. */
-export class ActionsConfigError extends Error {
+export class ActionsConfigError extends RuntimeError {
   override name = 'ActionsConfigError';
-  readonly code = INVALID_ACTIONS_CONFIG;
-  readonly retryable = false as const;
   /** Where the bad entry is, e.g. `actions."email.send".timeout`; empty for the file as a whole. */
   readonly path: string;
   constructor(where: string, path: string, problem: string, options?: { cause?: unknown }) {
-    super(
-      `${where}: ${path ? `${path}: ` : ''}${problem}`,
-      options?.cause === undefined ? undefined : { cause: options.cause },
-    );
+    super('INVALID_ACTIONS_CONFIG', `${where}: ${path ? `${path}: ` : ''}${problem}`, options);
     this.path = path;
   }
 }
@@ -93,6 +89,14 @@ export function validateActionsConfig(value: unknown, where = 'actionConfig'): A
       '',
       `expected a mapping with \`defaults:\` and/or \`actions:\`, got ${kindOf(value)}`,
     );
+  // Names first: the schema refuses a bad name too, but only as an unknown field.
+  const actions = (value as { actions?: unknown }).actions;
+  if (typeof actions === 'object' && actions !== null && !Array.isArray(actions)) {
+    const bad = Object.keys(actions).find((name) => !ACTION_NAME.test(name));
+    if (bad !== undefined) {
+      throw new ActionsConfigError(where, render(['actions', bad]), 'not a valid action name (letters, digits, _ and -, in parts separated by dots)');
+    }
+  }
   if (!checkFile.Check(value)) {
     const first = checkFile.Errors(value).First();
     const [path, problem] = first ? describe(first) : ['', 'does not match the schema'];
@@ -102,13 +106,6 @@ export function validateActionsConfig(value: unknown, where = 'actionConfig'): A
   const defaults = file.defaults ?? {};
   checkEntry(where, ['defaults'], defaults, defaults, 'defaults');
   for (const [name, own] of Object.entries(file.actions ?? {})) {
-    // The schema's record key pattern does not reject other keys, so names are checked here.
-    if (!ACTION_NAME.test(name))
-      throw new ActionsConfigError(
-        where,
-        render(['actions', name]),
-        'not a valid action name (letters, digits, _ and -, in parts separated by dots)',
-      );
     // Shallow, as the runtime applies it (runtime/actions.ts `resolve`): an entry's `retry` or `breaker` replaces the defaults' one.
     checkEntry(where, ['actions', name], own, { ...defaults, ...own }, 'action');
   }

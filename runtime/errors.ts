@@ -3,6 +3,8 @@ export const ErrorCodes = {
   NATS_SERVER_MISSING: 'NATS_SERVER_MISSING',
   NATS_SERVER_START: 'NATS_SERVER_START',
   CONFIG_INVALID: 'CONFIG_INVALID',
+  /** The per-action configuration (`journeys run --actions`) does not validate. */
+  INVALID_ACTIONS_CONFIG: 'INVALID_ACTIONS_CONFIG',
   UNSAFE_CAS: 'UNSAFE_CAS',
   BAD_JSON: 'BAD_JSON',
   BAD_COMMAND: 'BAD_COMMAND',
@@ -19,6 +21,10 @@ export const ErrorCodes = {
   NO_HANDLER: 'NO_HANDLER',
   DLQ_ENTRY_MISSING: 'DLQ_ENTRY_MISSING',
   TIMEOUT: 'TIMEOUT',
+  /** An action result that matched no attempt awaiting one (recorded on `<prefix>.rejects.result`). */
+  RESULT_UNKNOWN_KEY: 'RESULT_UNKNOWN_KEY',
+  RESULT_STALE_ATTEMPT: 'RESULT_STALE_ATTEMPT',
+  RESULT_NOT_AWAITED: 'RESULT_NOT_AWAITED',
   /** A stored execution record that does not decode to the shape the executor relies on. */
   RECORD_CORRUPT: 'RECORD_CORRUPT',
 } as const;

@@ -120,6 +120,7 @@ export const ActionsFileSchema = Type.Object(
     actions: Type.Optional(
       Type.Record(Type.String({ pattern: '^[A-Za-z0-9_-]+(\\.[A-Za-z0-9_-]+)*$' }), Type.Partial(ActionConfigSchema), {
         description: 'Per action name. An action in neither place is `outbound` with the defaults above.',
+        additionalProperties: false,
       }),
     ),
   },
