@@ -10,13 +10,26 @@
  *
  * Success rates are judged over the last `rateWindowMs` of evaluations, not one stats window of a few seconds: a window
  * rarely holds enough wedding-day steps for a 99.9 % target to mean anything. Fewer than `minSamples` steps: no judgement.
+ *
+ * `action-circuit` (R13) is the exception to the hysteresis: a circuit breaker already has its own, so its alert follows
+ * the breaker. It is judged on the worst state of each action's circuit in the window, over all instances: raised when
+ * that is open (so a circuit that opened and closed again between two evaluations is still seen), kept while it is open
+ * or half-open, cleared with the first window every instance spent closed throughout (or when no instance that held it
+ * open is alive any more). Judging the worst of a window, not the latest report, makes an evaluation that sees the same
+ * instance message twice harmless.
  */
-import type { StatsMessage } from '../schemas/stats.ts';
+import type { CircuitState, StatsMessage } from '../schemas/stats.ts';
 import { emptyHistogram, quantile } from './histogram.ts';
 import { TIERS } from './priority.ts';
 
 /** Alert rules. */
-export const ALERT_RULES = ['execution-time', 'wedding-day-success', 'queue-length', 'overall-success'] as const;
+export const ALERT_RULES = [
+  'execution-time',
+  'wedding-day-success',
+  'queue-length',
+  'overall-success',
+  'action-circuit',
+] as const;
 /** One of {@link ALERT_RULES}. */
 export type AlertRule = (typeof ALERT_RULES)[number];
 /** Severity of an alert. */
@@ -25,13 +38,19 @@ export type AlertSeverity = 'critical' | 'warning';
 /** A change of an alert, for the alerts subject. */
 export interface AlertEvent {
   type: 'raised' | 'cleared';
-  /** Stable de-duplication id: the rule, plus `:<key>` for a vendor type or tier (`execution-time:photographer`). */
+  /**
+   * Stable de-duplication id: the rule, plus `:<key>` for a vendor type, tier or action (`execution-time:photographer`,
+   * `action-circuit:email.send`).
+   */
   id: string;
   rule: AlertRule;
   severity: AlertSeverity;
-  /** Vendor type (execution-time) or tier (queue-length). */
+  /** Vendor type (execution-time), tier (queue-length) or action (action-circuit). */
   key?: string;
-  /** Measured value: ms, a rate in 0..1, or a queue length. */
+  /**
+   * Measured value: ms, a rate in 0..1, a queue length, or a circuit state (action-circuit: 0 closed, 1 half-open,
+   * 2 open, as `journeys_action_circuit_state`; its threshold is 2).
+   */
   value: number;
   threshold: number;
   /** Evaluation time, epoch ms. */
@@ -327,6 +346,59 @@ function queueLength(stats: StatsMessage, t: Thresholds): Reading[] {
   });
 }
 
+const CIRCUIT_VALUE: Record<CircuitState, number> = { closed: 0, 'half-open': 1, open: 2 };
+
+/**
+ * The action-circuit alerts: no hysteresis (see the file comment), so not through {@link advance}. An action that no live
+ * instance reports any more counts as closed: a circuit is held in a process, and the processes that held it are gone.
+ */
+function circuitAlerts(
+  state: AlertState,
+  stats: StatsMessage,
+  now: number,
+): { rules: [string, RuleState][]; events: AlertEvent[] } {
+  const circuits = stats.circuits ?? {};
+  const actions = new Set(Object.keys(circuits));
+  for (const r of Object.values(state.rules)) if (r.rule === 'action-circuit' && r.key !== undefined) actions.add(r.key);
+  const rules: [string, RuleState][] = [];
+  const events: AlertEvent[] = [];
+  for (const action of [...actions].sort()) {
+    const id = `action-circuit:${action}`;
+    const c = Object.prototype.hasOwnProperty.call(circuits, action) ? circuits[action] : undefined;
+    const worst = c?.worst ?? 'closed';
+    const prev = Object.prototype.hasOwnProperty.call(state.rules, id) ? state.rules[id] : undefined;
+    const active = prev?.active === true;
+    const rate = percent(c?.failureRate ?? 0);
+    const event = (type: AlertEvent['type'], message: string): AlertEvent => ({
+      type,
+      id,
+      rule: 'action-circuit',
+      severity: 'warning',
+      key: action,
+      value: CIRCUIT_VALUE[c?.state ?? 'closed'],
+      threshold: CIRCUIT_VALUE.open,
+      at: now,
+      message,
+    });
+    if (!active && worst !== 'closed') {
+      rules.push([id, { rule: 'action-circuit', key: action, active: true, severity: 'warning', breaches: 0, oks: 0, since: now }]);
+      const current = c?.state ?? 'closed';
+      const what =
+        current === 'open'
+          ? 'is open: attempts are held'
+          : current === 'half-open'
+            ? 'is half-open: one probe goes through, the other attempts are held'
+            : 'opened and closed again since the last evaluation';
+      events.push(event('raised', `circuit of ${action} ${what} (failure rate ${rate})`));
+    } else if (active && worst === 'closed') {
+      events.push(event('cleared', `circuit of ${action} is closed again${c ? ` (failure rate ${rate})` : ' (no live instance holds it open)'}`));
+    } else if (active && prev) {
+      rules.push([id, prev]);
+    }
+  }
+  return { rules, events };
+}
+
 function trailing(samples: readonly RateSample[], sample: RateSample, now: number, t: Thresholds): RateSample[] {
   return [...samples, sample].filter((s) => s.at > now - t.rateWindowMs && s.at <= now).slice(-MAX_RATE_SAMPLES);
 }
@@ -405,14 +477,15 @@ export function evaluateAlerts(
   const vendors = new Set(Object.keys(stats.byVendor));
   for (const r of Object.values(state.rules))
     if (r.rule === 'execution-time' && r.key !== undefined) vendors.add(r.key);
+  const circuits = circuitAlerts(state, stats, now);
   const readings = [
     successRate(samples.weddingDay, 'wedding-day-success', t.weddingDaySuccess, t),
     successRate(samples.overall, 'overall-success', t.overallSuccess, t),
     ...queueLength(stats, t),
     ...executionTime(stats, t, [...vendors].sort()),
   ];
-  const rules: [string, RuleState][] = [];
-  const events: AlertEvent[] = [];
+  const rules: [string, RuleState][] = [...circuits.rules];
+  const events: AlertEvent[] = [...circuits.events];
   for (const r of readings) {
     const prev = Object.prototype.hasOwnProperty.call(state.rules, r.id) ? state.rules[r.id] : undefined;
     const [next, event] = advance(prev, r, t, now);

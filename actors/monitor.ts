@@ -1,6 +1,6 @@
 /**
- * Metric aggregation for the monitor (R19, R20): a {@link StatsWindow} folds metric events per tier, vendor type, journey and
- * step; windows merge (instances into the cluster, windows into totals since start); `toStats` renders the stats message.
+ * Metric aggregation for the monitor (R19, R20): a {@link StatsWindow} folds metric events per tier, vendor type, journey,
+ * step and action (R13: attempts, success rate and latency per action, and the state of its circuit breaker); windows merge (instances into the cluster, windows into totals since start); `toStats` renders the stats message.
  * `monitorMachine` holds the current window and the totals in XState context, so the host only feeds events, flushes on a
  * timer and publishes `snapshot.context.last`.
  *
@@ -11,7 +11,17 @@
  * Windows are immutable: `apply` and the merges return new objects sharing the untouched parts.
  */
 import { assign, setup } from 'xstate';
-import type { Counts, GroupStats, JourneyStats, Latency, StatsMessage, StepStats } from '../schemas/stats.ts';
+import type {
+  ActionStats,
+  CircuitState,
+  CircuitStats,
+  Counts,
+  GroupStats,
+  JourneyStats,
+  Latency,
+  StatsMessage,
+  StepStats,
+} from '../schemas/stats.ts';
 import { emptyHistogram, merge as mergeHistogram, mean, quantile, record, type Histogram } from './histogram.ts';
 import { TIERS, type Tier } from './priority.ts';
 import { isSaturday, isWeddingSeason, localDate } from './time.ts';
@@ -26,7 +36,10 @@ export type MetricEvent =
       vendorType: string;
       journeyId: string;
       stepId: string;
-      outcome: 'done' | 'retry' | 'dead';
+      /** The step's action: per-action success rate and latency (R13). */
+      action: string;
+      /** `held`: not attempted, its action's circuit is open (no attempt used). */
+      outcome: 'done' | 'retry' | 'dead' | 'held';
       ms: number;
       weddingDay: boolean;
       error?: string;
@@ -41,13 +54,17 @@ export type MetricEvent =
       ms: number;
       weddingDay: boolean;
     }
-  | { type: 'queue'; at: number; tier: Tier; pending: number; ackPending: number };
+  | { type: 'queue'; at: number; tier: Tier; pending: number; ackPending: number }
+  /** An action's circuit breaker changed state in one runtime instance. */
+  | { type: 'breaker'; at: number; action: string; state: 'open' | 'half-open' | 'closed'; failureRate: number };
 
 /** Cardinality bounds; named keys past a bound are counted under {@link OTHER}. */
 export const MONITOR_LIMITS = Object.freeze({
   journeys: 200,
   stepsPerJourney: 50,
   vendors: 50,
+  /** Actions, for attempts and for circuit states alike. */
+  actions: 100,
   /** Distinct error messages kept per window (more than reported, so merged top lists stay close to exact). */
   errors: 100,
   /** Errors in a stats message. */
@@ -82,6 +99,21 @@ export interface WindowJourney extends WindowGroup {
   vendorType: string;
   steps: Record<string, WindowStep>;
 }
+/** Attempts of one action: `failed` counts retried and dead ones; `latency` holds ok and failed attempts, not held ones. */
+export interface WindowAction {
+  ok: number;
+  failed: number;
+  held: number;
+  latency: Histogram;
+}
+/** The circuit breaker of one action, as last reported; `worst` is the worst state held during the window. */
+export interface CircuitReading {
+  state: CircuitState;
+  worst: CircuitState;
+  failureRate: number;
+  /** Epoch ms of the last change reported. */
+  at: number;
+}
 /** Latest queue reading of a tier; `at` is null until one arrives. */
 export interface QueueReading {
   pending: number;
@@ -95,6 +127,9 @@ export interface StatsWindow {
   byTier: Record<Tier, WindowGroup>;
   byVendor: Record<string, WindowGroup>;
   byJourney: Record<string, WindowJourney>;
+  byAction: Record<string, WindowAction>;
+  /** A gauge like `queues`: kept from window to window (with `worst` reset to `state`). */
+  circuits: Record<string, CircuitReading>;
   queues: Record<Tier, QueueReading>;
   /** `[message, count]`, at most {@link MONITOR_LIMITS}.errors plus {@link OTHER_ERRORS}. */
   errors: readonly (readonly [string, number])[];
@@ -126,6 +161,12 @@ function emptyGroup(): WindowGroup {
 const emptyStep = (): WindowStep => ({ done: 0, retried: 0, failed: 0, latency: emptyHistogram() });
 const emptyJourney = (vendorType: string): WindowJourney => ({ ...emptyGroup(), vendorType, steps: {} });
 const noQueue = (): QueueReading => ({ pending: 0, ackPending: 0, at: null });
+const emptyAction = (): WindowAction => ({ ok: 0, failed: 0, held: 0, latency: emptyHistogram() });
+const SEVERITY: Record<CircuitState, number> = { closed: 0, 'half-open': 1, open: 2 };
+/** The worse of two circuit states: open > half-open > closed. */
+export const worseCircuit = (a: CircuitState, b: CircuitState): CircuitState => (SEVERITY[b] > SEVERITY[a] ? b : a);
+const circuitOf = (state: unknown): CircuitState =>
+  state === 'open' || state === 'half-open' ? state : 'closed';
 
 /** An empty window (with no queue reading). */
 export function emptyWindow(): StatsWindow {
@@ -135,6 +176,8 @@ export function emptyWindow(): StatsWindow {
     byTier: byTier(emptyGroup),
     byVendor: {},
     byJourney: {},
+    byAction: {},
+    circuits: {},
     queues: byTier(noQueue),
     errors: [],
   };
@@ -175,7 +218,10 @@ function slot(rec: Record<string, unknown>, key: string, max: number): string {
 // apply
 // ---------------------------------------------------------------------------------------------------------------------
 
-type Activity = Exclude<MetricEvent, { type: 'queue' }>;
+/** Events counted per tier, vendor type and journey; a held step is not among them (it made no attempt). */
+type Activity =
+  | Extract<MetricEvent, { type: 'execution.started' | 'execution.finished' }>
+  | (Extract<MetricEvent, { type: 'step.finished' }> & { outcome: 'done' | 'retry' | 'dead' });
 
 function bump(g: WindowGroup, e: Activity): WindowGroup {
   switch (e.type) {
@@ -191,7 +237,7 @@ function bump(g: WindowGroup, e: Activity): WindowGroup {
   }
 }
 
-function bumpStep(s: WindowStep, e: Extract<MetricEvent, { type: 'step.finished' }>): WindowStep {
+function bumpStep(s: WindowStep, e: Extract<Activity, { type: 'step.finished' }>): WindowStep {
   const field = e.outcome === 'done' ? 'done' : e.outcome === 'retry' ? 'retried' : 'failed';
   return { ...s, [field]: s[field] + 1, latency: record(s.latency, e.ms) };
 }
@@ -226,16 +272,55 @@ function addError(errors: [string, number][], message: string): void {
   if (entry !== undefined) errors[i] = [entry[0], entry[1] + 1];
 }
 
-function fold(d: Draft, event: MetricEvent): void {
+function bumpAction(a: WindowAction, e: Extract<MetricEvent, { type: 'step.finished' }>): WindowAction {
+  if (e.outcome === 'held') return { ...a, held: a.held + 1 };
+  const field = e.outcome === 'done' ? 'ok' : 'failed';
+  return { ...a, [field]: a[field] + 1, latency: record(a.latency, e.ms) };
+}
+
+/**
+ * Circuit readings follow the order events arrive in, not their `at`: a breaker changes state in one process, in order,
+ * while the `at` it is reported with may have been read a little earlier by a concurrent step.
+ */
+function foldBreaker(w: StatsWindow, e: Extract<MetricEvent, { type: 'breaker' }>): void {
+  const key = slot(w.circuits, keyOf(e.action), MONITOR_LIMITS.actions);
+  const prev = own(w.circuits, key);
+  const state = circuitOf(e.state);
+  const rate = Number.isFinite(e.failureRate) ? Math.min(1, Math.max(0, e.failureRate)) : 0;
+  put(w.circuits, key, {
+    state,
+    worst: worseCircuit(prev?.worst ?? 'closed', state),
+    failureRate: rate,
+    at: Math.max(prev?.at ?? e.at, e.at),
+  });
+}
+
+function fold(d: Draft, e: MetricEvent): void {
   const { w } = d;
-  const tier = tierOf(event.tier);
-  if (event.type === 'queue') {
-    const prev = w.queues[tier];
-    // Readings can arrive out of order; the newest one is the queue length.
-    if (prev.at !== null && prev.at > event.at) return;
-    w.queues[tier] = { pending: Math.max(0, event.pending), ackPending: Math.max(0, event.ackPending), at: event.at };
+  if (e.type === 'breaker') {
+    foldBreaker(w, e);
     return;
   }
+  if (e.type === 'queue') {
+    const tier = tierOf(e.tier);
+    const prev = w.queues[tier];
+    // Readings can arrive out of order; the newest one is the queue length.
+    if (prev.at !== null && prev.at > e.at) return;
+    w.queues[tier] = { pending: Math.max(0, e.pending), ackPending: Math.max(0, e.ackPending), at: e.at };
+    return;
+  }
+  if (e.type === 'step.finished') {
+    const actionKey = slot(w.byAction, keyOf(e.action), MONITOR_LIMITS.actions);
+    put(w.byAction, actionKey, bumpAction(own(w.byAction, actionKey) ?? emptyAction(), e));
+    // Held: no attempt was made, so no step, vendor or journey counts it (nor its errors or latency).
+    if (e.outcome === 'held') return;
+  }
+  foldActivity(d, e as Activity);
+}
+
+function foldActivity(d: Draft, event: Activity): void {
+  const { w } = d;
+  const tier = tierOf(event.tier);
   const vendorType = keyOf(event.vendorType);
   const vendorKey = slot(w.byVendor, vendorType, MONITOR_LIMITS.vendors);
   const journeyKey = slot(w.byJourney, keyOf(event.journeyId), MONITOR_LIMITS.journeys);
@@ -266,6 +351,8 @@ export function applyAll(window: StatsWindow, events: Iterable<MetricEvent>): St
       byTier: { ...window.byTier },
       byVendor: { ...window.byVendor },
       byJourney: { ...window.byJourney },
+      byAction: { ...window.byAction },
+      circuits: { ...window.circuits },
       queues: { ...window.queues },
       errors: [...window.errors] as [string, number][],
     },
@@ -313,6 +400,27 @@ function mergeJourney(a: WindowJourney, b: WindowJourney): WindowJourney {
 }
 
 const activity = (g: WindowGroup): number => COUNT_KEYS.reduce((n, k) => n + g[k], 0);
+
+const mergeAction = (a: WindowAction, b: WindowAction): WindowAction => ({
+  ok: a.ok + b.ok,
+  failed: a.failed + b.failed,
+  held: a.held + b.held,
+  latency: mergeHistogram(a.latency, b.latency),
+});
+const actionActivity = (a: WindowAction): number => a.ok + a.failed + a.held;
+
+type CircuitMerge = (a: CircuitReading, b: CircuitReading) => CircuitReading;
+/** Instances side by side: the worst state of each, the highest failure rate, the latest change. */
+const worstCircuit: CircuitMerge = (a, b) => ({
+  state: worseCircuit(a.state, b.state),
+  worst: worseCircuit(a.worst, b.worst),
+  failureRate: Math.max(a.failureRate, b.failureRate),
+  at: Math.max(a.at, b.at),
+});
+/** One instance over time: the later reading is the state, the worst of both the worst. */
+const laterCircuit: CircuitMerge = (a, b) => ({ ...b, worst: worseCircuit(a.worst, b.worst) });
+/** Past the bound, circuits that are not closed keep their own key. */
+const circuitWeight = (c: CircuitReading): number => SEVERITY[c.worst] * 10 + SEVERITY[c.state];
 
 /**
  * Union of two keyed records, merging shared keys; when more than `max` named keys result, the busiest stay (ties by key,
@@ -379,13 +487,15 @@ const zipTiers = <T>(a: Record<Tier, T>, b: Record<Tier, T>, f: (x: T, y: T) => 
   low: f(a.low, b.low),
 });
 
-function combine(a: StatsWindow, b: StatsWindow, queue: QueueMerge): StatsWindow {
+function combine(a: StatsWindow, b: StatsWindow, queue: QueueMerge, circuit: CircuitMerge): StatsWindow {
   return {
     totals: mergeGroup(a.totals, b.totals),
     weddingDay: mergeGroup(a.weddingDay, b.weddingDay),
     byTier: zipTiers(a.byTier, b.byTier, mergeGroup),
     byVendor: mergeBounded(a.byVendor, b.byVendor, MONITOR_LIMITS.vendors, mergeGroup, activity),
     byJourney: mergeBounded(a.byJourney, b.byJourney, MONITOR_LIMITS.journeys, mergeJourney, activity),
+    byAction: mergeBounded(a.byAction, b.byAction, MONITOR_LIMITS.actions, mergeAction, actionActivity),
+    circuits: mergeBounded(a.circuits, b.circuits, MONITOR_LIMITS.actions, circuit, circuitWeight),
     queues: zipTiers(a.queues, b.queues, queue),
     errors: mergeErrors(a.errors, b.errors),
   };
@@ -393,16 +503,20 @@ function combine(a: StatsWindow, b: StatsWindow, queue: QueueMerge): StatsWindow
 
 /**
  * Cluster-wide merge of two instances' windows: counts add, histograms merge, queue readings add (each instance reports the
- * part of the queue it sees: its buffered and unacknowledged messages). Commutative; associative and equal to aggregating
- * all events in one window as long as no cardinality bound is hit (past one, which keys keep their own group may differ).
+ * part of the queue it sees: its buffered and unacknowledged messages), circuits take the worst state of either.
+ * Commutative; associative and equal to aggregating all events in one window as long as no cardinality bound is hit (past
+ * one, which keys keep their own group may differ) and no breaker reported (an instance's circuit is its own).
  */
 export function mergeWindows(a: StatsWindow, b: StatsWindow): StatsWindow {
-  return combine(a, b, sumQueues);
+  return combine(a, b, sumQueues, worstCircuit);
 }
 
-/** `later` appended to `earlier` in time (same instance): like {@link mergeWindows} but the newest queue reading wins. */
+/**
+ * `later` appended to `earlier` in time (same instance): like {@link mergeWindows} but the newest queue reading and
+ * circuit state win.
+ */
 export function appendWindow(earlier: StatsWindow, later: StatsWindow): StatsWindow {
-  return combine(earlier, later, laterQueue);
+  return combine(earlier, later, laterQueue, laterCircuit);
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -472,6 +586,22 @@ const stepOf = (s: WindowStep): StepStats => ({
   latency: latencyOf(s.latency),
 });
 
+const actionOf = (a: WindowAction): ActionStats => ({
+  ok: a.ok,
+  failed: a.failed,
+  held: a.held,
+  attempts: a.ok + a.failed,
+  successRate: rate(a.ok, a.failed),
+  latency: latencyOf(a.latency),
+});
+
+const circuitStatsOf = (c: CircuitReading): CircuitStats => ({
+  state: c.state,
+  worst: c.worst,
+  failureRate: c.failureRate,
+  at: new Date(c.at).toISOString(),
+});
+
 const mapValues = <T, U>(rec: Record<string, T>, f: (v: T) => U): Record<string, U> =>
   Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, f(v)]));
 const mapTiers = <T, U>(rec: Record<Tier, T>, f: (v: T) => U): Record<Tier, U> => ({
@@ -509,6 +639,8 @@ export function toStats(window: StatsWindow, options: ToStatsOptions): StatsMess
       vendorType: j.vendorType,
       steps: mapValues(j.steps, stepOf),
     })),
+    byAction: mapValues(window.byAction, actionOf),
+    circuits: mapValues(window.circuits, circuitStatsOf),
     queues: mapTiers(window.queues, (q) => ({ pending: q.pending, ackPending: q.ackPending })),
     topErrors: rankErrors(window.errors.map(([m, n]) => [m, n]))
       .slice(0, MONITOR_LIMITS.topErrors)
@@ -520,6 +652,7 @@ export function toStats(window: StatsWindow, options: ToStatsOptions): StatsMess
       weddingDay: groupOf(c.weddingDay),
       byTier: mapTiers(c.byTier, groupOf),
       byVendor: mapValues(c.byVendor, groupOf),
+      byAction: mapValues(c.byAction, actionOf),
     },
   };
 }
@@ -532,6 +665,18 @@ const groupFrom = (g: GroupStats): WindowGroup => ({
   ...countsFrom(g),
   stepLatency: g.latency.step.histogram,
   executionLatency: g.latency.execution.histogram,
+});
+const actionFrom = (a: ActionStats): WindowAction => ({
+  ok: a.ok,
+  failed: a.failed,
+  held: a.held,
+  latency: a.latency.histogram,
+});
+const circuitFrom = (c: CircuitStats): CircuitReading => ({
+  state: circuitOf(c.state),
+  worst: circuitOf(c.worst),
+  failureRate: c.failureRate,
+  at: Date.parse(c.at),
 });
 
 /**
@@ -559,6 +704,9 @@ export function fromStats(message: StatsMessage): StatsWindow {
         latency: s.latency.histogram,
       })),
     })),
+    // Messages from runtimes before R13 have neither.
+    byAction: mapValues(message.byAction ?? {}, actionFrom),
+    circuits: mapValues(message.circuits ?? {}, circuitFrom),
     queues: mapTiers(message.queues, (q) => ({ pending: q.pending, ackPending: q.ackPending, at })),
     errors: message.topErrors.map(({ message: m, count: n }) => [m, n] as const),
   };
@@ -576,6 +724,7 @@ function cumulativeFrom(message: StatsMessage): StatsWindow {
     weddingDay: groupFrom(c.weddingDay),
     byTier: mapTiers(c.byTier, groupFrom),
     byVendor: mapValues(c.byVendor, groupFrom),
+    byAction: mapValues(c.byAction ?? {}, actionFrom),
   };
 }
 
@@ -595,7 +744,8 @@ export interface MergeStatsOptions {
 
 /**
  * Cluster-wide stats from the latest message of each instance: counts add, histograms merge (so percentiles are those of
- * all samples, not averages of percentiles), queues add, top errors are re-ranked from each instance's top list.
+ * all samples, not averages of percentiles), queues add, top errors are re-ranked from each instance's top list, and each
+ * action's circuit is the worst any instance reports (open > half-open > closed).
  */
 export function mergeStats(
   messages: readonly StatsMessage[],
@@ -610,7 +760,7 @@ export function mergeStats(
   let newest: StatsMessage | undefined;
   const queue = options.queues === 'max' ? maxQueues : sumQueues;
   for (const m of messages) {
-    window = combine(window, fromStats(m), queue);
+    window = combine(window, fromStats(m), queue, worstCircuit);
     cumulative = mergeWindows(cumulative, cumulativeFrom(m));
     since = Math.min(since, Date.parse(m.cumulative.since));
     windowMs = Math.max(windowMs, m.windowMs);
@@ -654,6 +804,11 @@ export interface FlushedWindow {
   cumulative: StatsWindow;
 }
 
+/** This instance's circuits, the worst of the last window forgotten: how the next window starts. */
+function carryCircuits(circuits: Record<string, CircuitReading>): Record<string, CircuitReading> {
+  return mapValues(circuits, (c) => (c.worst === c.state ? c : { ...c, worst: c.state }));
+}
+
 /** Context of {@link monitorMachine}. */
 export interface MonitorContext {
   since: number | null;
@@ -667,7 +822,8 @@ export interface MonitorContext {
 /**
  * Holds the current window. `METRIC` folds an event in (`METRICS` a batch); `FLUSH` closes the window into `context.last` (the host renders it
  * with {@link flushedStats} and publishes it), adds it to the totals since start, and opens a new window that keeps the
- * latest queue readings (a queue length is a gauge: it does not go to zero because no reading arrived yet).
+ * latest queue readings and circuit states (gauges: a queue does not go empty, nor a circuit close, because no new
+ * reading arrived yet).
  */
 export const monitorMachine = setup({
   // No `input` type: XState would then require one, and a monitor restored from a snapshot or started without a clock
@@ -685,12 +841,13 @@ export const monitorMachine = setup({
       if (event.type !== 'FLUSH') return {};
       const from = context.windowStart ?? event.now;
       const since = context.since ?? from;
-      const cumulative = { ...appendWindow(context.cumulative, context.window), byJourney: {} };
+      // Circuits are a gauge: the window carries them; totals have no use for them.
+      const cumulative = { ...appendWindow(context.cumulative, context.window), byJourney: {}, circuits: {} };
       return {
         last: { from, to: Math.max(from, event.now), window: context.window, since, cumulative },
         cumulative,
         since,
-        window: { ...emptyWindow(), queues: context.window.queues },
+        window: { ...emptyWindow(), queues: context.window.queues, circuits: carryCircuits(context.window.circuits) },
         windowStart: event.now,
         flushes: context.flushes + 1,
       };

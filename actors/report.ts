@@ -80,6 +80,18 @@ export interface StepFunnel {
   latency: LatencySummary;
 }
 
+/** One action's attempts (R13): ok, failed (retried or dead), held by an open circuit (not attempts). */
+export interface ActionReport {
+  action: string;
+  attempts: number;
+  ok: number;
+  failed: number;
+  held: number;
+  /** ok / (ok + failed): every failed attempt counts. */
+  success: number | null;
+  latency: LatencySummary;
+}
+
 /** One journey: counters and its steps in the order they first appear in the period. */
 export interface JourneyReport extends CountTotals {
   journeyId: string;
@@ -160,6 +172,8 @@ export interface PerformanceReport {
     peakStepsPerHour: number | null;
   };
   byVendor: (SliceReport & { vendorType: string })[];
+  /** Busiest first; empty for stats from before R13. */
+  byAction: ActionReport[];
   byTier: (SliceReport & { tier: Tier })[];
   weddingDay: SliceReport;
   saturday: { saturday: CalendarSlice; weekday: CalendarSlice };
@@ -190,6 +204,12 @@ interface StepAcc {
   done: number;
   retried: number;
   failed: number;
+  latency: Histogram;
+}
+interface ActionAcc {
+  ok: number;
+  failed: number;
+  held: number;
   latency: Histogram;
 }
 interface JourneyAcc extends Acc {
@@ -226,6 +246,7 @@ export interface ReportState {
   weddingDay: Acc;
   byTier: Record<Tier, Acc>;
   byVendor: Map<string, Acc>;
+  byAction: Map<string, ActionAcc>;
   saturday: CalendarAcc;
   weekday: CalendarAcc;
   season: CalendarAcc;
@@ -309,6 +330,7 @@ export function startReport(period: ReportPeriod): ReportState {
     weddingDay: emptyAcc(),
     byTier: { critical: emptyAcc(), high: emptyAcc(), medium: emptyAcc(), low: emptyAcc() },
     byVendor: new Map(),
+    byAction: new Map(),
     saturday: emptyCalendar(),
     weekday: emptyCalendar(),
     season: emptyCalendar(),
@@ -367,6 +389,14 @@ export function addStats(state: ReportState, m: StatsMessage): boolean {
     let acc = state.byVendor.get(vendor);
     if (acc === undefined) state.byVendor.set(vendor, (acc = emptyAcc()));
     addGroup(acc, g);
+  }
+  for (const [action, a] of Object.entries(m.byAction ?? {})) {
+    let acc = state.byAction.get(action);
+    if (acc === undefined) state.byAction.set(action, (acc = { ok: 0, failed: 0, held: 0, latency: emptyHistogram() }));
+    acc.ok += a.ok;
+    acc.failed += a.failed;
+    acc.held += a.held;
+    acc.latency = mergeHistogram(acc.latency, histogramOf(a.latency));
   }
   for (const slice of [
     m.flags?.saturday ? state.saturday : state.weekday,
@@ -684,6 +714,17 @@ export function finishReport(state: ReportState): PerformanceReport {
     byVendor: [...state.byVendor.entries()]
       .sort(byActivity)
       .map(([vendorType, acc]) => ({ vendorType, ...slice(acc) })),
+    byAction: [...state.byAction.entries()]
+      .sort((a, b) => b[1].ok + b[1].failed + b[1].held - (a[1].ok + a[1].failed + a[1].held) || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
+      .map(([action, a]) => ({
+        action,
+        attempts: a.ok + a.failed,
+        ok: a.ok,
+        failed: a.failed,
+        held: a.held,
+        success: ratio(a.ok, a.failed),
+        latency: latencySummary(a.latency),
+      })),
     byTier: TIERS.map((tier) => ({ tier, ...slice(state.byTier[tier]) })),
     weddingDay: slice(state.weddingDay),
     saturday: { saturday: calendar(state.saturday), weekday: calendar(state.weekday) },

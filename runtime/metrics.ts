@@ -1,15 +1,32 @@
 /**
  * Prometheus metrics of one runtime instance (R20), with conventional names and units and bounded label cardinality:
- * tier (4 values), vendor type (6), outcome (a few). Journey and step ids go to the stats subject, not to labels.
+ * tier (4 values), vendor type (6), outcome (a few), action (the first {@link MONITOR_LIMITS}.actions seen, the rest
+ * under `_other`, as in stats). Journey and step ids go to the stats subject, not to labels.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { TIERS } from '../actors/priority.ts';
-import type { MetricEvent } from '../actors/monitor.ts';
+import { MONITOR_LIMITS, OTHER, type MetricEvent } from '../actors/monitor.ts';
+import type { CircuitState } from '../schemas/stats.ts';
 import type { Runtime } from './runtime.ts';
 
 const VENDORS = new Set(['photographer', 'venue', 'caterer', 'florist', 'planner', 'other']);
 const vendor = (v: string): string => (VENDORS.has(v) ? v : 'other');
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 20, 25, 30, 60];
+/** `journeys_action_circuit_state` values. */
+export const CIRCUIT_GAUGE: Readonly<Record<CircuitState, number>> = Object.freeze({ closed: 0, 'half-open': 1, open: 2 });
+const ATTEMPT_OUTCOME = { done: 'ok', retry: 'failed', dead: 'failed', held: 'held' } as const;
+
+/** Action label: the first `max` names seen keep their own (cut to the stats key length), later ones are `_other`. */
+function boundedLabels(max: number): (raw: string) => string {
+  const seen = new Set<string>();
+  return (raw) => {
+    const name = raw === '' ? '(none)' : raw.slice(0, MONITOR_LIMITS.keyLength);
+    if (seen.has(name)) return name;
+    if (seen.size >= max) return OTHER;
+    seen.add(name);
+    return name;
+  };
+}
 
 export interface RuntimeMetrics {
   registry: Registry;
@@ -32,6 +49,22 @@ export function createMetrics(runtime: () => Runtime | undefined): RuntimeMetric
   const dead = new Counter({ name: 'journeys_dead_letters_total', help: 'Steps sent to the dead-letter queue.', labelNames: ['tier'], registers: [registry] });
   const rejects = new Counter({ name: 'journeys_commands_rejected_total', help: 'Inbound commands refused, by reason code.', labelNames: ['code'], registers: [registry] });
   const delayedStarts = new Counter({ name: 'journeys_starts_rate_limited_total', help: 'Starts delayed by the per-supplier rate limit.', registers: [registry] });
+  const action = boundedLabels(MONITOR_LIMITS.actions);
+  const attempts = new Counter({ name: 'journeys_action_attempts_total', help: 'Action attempts by outcome: ok, failed (retried or dead), held (not made: the circuit was open).', labelNames: ['action', 'outcome'], registers: [registry] });
+  const attemptSeconds = new Histogram({ name: 'journeys_action_duration_seconds', help: 'Action attempt duration (ok and failed attempts).', labelNames: ['action'], buckets: LATENCY_BUCKETS, registers: [registry] });
+  /** Circuit states reported to `observe`; the monitor's, when it runs, are read at scrape time and win. */
+  const circuits = new Map<string, CircuitState>();
+  new Gauge({
+    name: 'journeys_action_circuit_state',
+    help: "State of an action's circuit breaker in this process: 0 closed, 1 half-open (one probe), 2 open (attempts held).",
+    labelNames: ['action'],
+    registers: [registry],
+    collect() {
+      const states = new Map(circuits);
+      for (const [name, state] of runtime()?.monitor?.circuits() ?? []) states.set(name === OTHER ? OTHER : action(name), state);
+      for (const [name, state] of states) this.set({ action: name }, CIRCUIT_GAUGE[state]);
+    },
+  });
   new Gauge({
     name: 'journeys_queue_messages',
     help: 'Work messages per tier: pending (not delivered) and ack_pending (delivered, not acked).',
@@ -76,6 +109,17 @@ export function createMetrics(runtime: () => Runtime | undefined): RuntimeMetric
     },
     observe(e) {
       if (e.type === 'queue') return;
+      if (e.type === 'breaker') {
+        circuits.set(action(e.action), e.state);
+        return;
+      }
+      if (e.type === 'step.finished') {
+        const name = action(e.action);
+        attempts.inc({ action: name, outcome: ATTEMPT_OUTCOME[e.outcome] });
+        // A held step made no attempt: it is counted above and nowhere else.
+        if (e.outcome === 'held') return;
+        attemptSeconds.observe({ action: name }, e.ms / 1000);
+      }
       const labels = { tier: e.tier, vendor_type: vendor(e.vendorType) };
       if (e.type === 'execution.started') started.inc(labels);
       else if (e.type === 'execution.finished') {

@@ -10,7 +10,7 @@ import type { Subscription } from '@nats-io/transport-node';
 import { alertStateProblem, emptyAlertState, evaluateAlerts, type AlertEvent, type AlertState, type Thresholds } from '../actors/alerts.ts';
 import { flushedStats, mergeStats, monitorMachine, type MetricEvent } from '../actors/monitor.ts';
 import { TIERS, type Tier } from '../actors/priority.ts';
-import type { StatsMessage } from '../schemas/stats.ts';
+import type { CircuitState, StatsMessage } from '../schemas/stats.ts';
 import type { Clock } from './clock.ts';
 import { decodeText, encodeJson } from './codec.ts';
 import type { RuntimeParts } from './runtime.ts';
@@ -83,6 +83,14 @@ export class MonitorHost {
     let n = 0;
     for (const { receivedAt } of this.#latest.values()) if (receivedAt >= horizon) n++;
     return Math.max(1, n);
+  }
+
+  /** This instance's circuit state per action, as last reported (only actions whose breaker ever changed state). */
+  circuits(): Map<string, CircuitState> {
+    if (!this.#stopped) this.#drain();
+    const out = new Map<string, CircuitState>();
+    for (const [action, c] of Object.entries(this.#actor.getSnapshot().context.window.circuits)) out.set(action, c.state);
+    return out;
   }
 
   p99(tier: Tier): number {
@@ -179,10 +187,17 @@ export class MonitorHost {
     // Every instance reads the same consumer info: queue lengths are taken once (max), not summed per instance.
     const options = { timeZone: this.#o.timeZone ?? 'UTC', queues: 'max' as const };
     const all = mergeStats(live, now, options);
-    // Instance ticks are not aligned with ours: a window not yet merged counts now, one merged before not again.
+    // Instance ticks are not aligned with ours: a window not yet merged counts now, one merged before not again. Gauges
+    // (queues, circuits) come from every live instance's latest reading, merged or not.
     const fresh = live.filter((m) => this.#merged.get(m.instance) !== m.at);
     for (const m of fresh) this.#merged.set(m.instance, m.at);
-    const cluster = { ...mergeStats(fresh, now, options), instances: all.instances, queues: all.queues, cumulative: all.cumulative };
+    const cluster = {
+      ...mergeStats(fresh, now, options),
+      instances: all.instances,
+      queues: all.queues,
+      circuits: all.circuits ?? {},
+      cumulative: all.cumulative,
+    };
     await rt.js.publish(rt.names.statsCluster, boundedJson(cluster));
     this.#alerts ??= await this.#loadAlertState();
     const { state, events } = evaluateAlerts(this.#alerts, cluster, this.#o.thresholds, now);

@@ -241,6 +241,34 @@ function sections(r: PerformanceReport): Section[] {
     }),
   );
   out.push(
+    section('Actions', {
+      paragraphs: [
+        r.byAction.length === 0
+          ? 'No action attempt in the period.'
+          : 'Attempts per action, whichever journeys used it. Success counts every failed attempt (retried or dead); ' +
+            'held: attempts not made while the circuit of the action was open. Latency of ok and failed attempts.',
+      ],
+      tables:
+        r.byAction.length === 0
+          ? []
+          : [
+              table(
+                ['action', 'attempts', 'ok', 'failed', 'held', 'success', 'p50', 'p99'],
+                r.byAction.map((a) => [
+                  a.action,
+                  formatCount(a.attempts),
+                  formatCount(a.ok),
+                  formatCount(a.failed),
+                  formatCount(a.held),
+                  formatPercent(a.success),
+                  formatMs(a.latency.p50),
+                  formatMs(a.latency.p99),
+                ]),
+              ),
+            ],
+    }),
+  );
+  out.push(
     section('Success by tier', {
       paragraphs: ['Tiers by days to the wedding: critical 0–1, high 2–7, medium 8–30, low > 30 or unknown.'],
       tables: [

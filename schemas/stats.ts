@@ -126,6 +126,49 @@ export const JourneyStatsSchema = Type.Object(
 );
 export type JourneyStats = Static<typeof JourneyStatsSchema>;
 
+/** One action's attempts (R13): what its service did, whichever journeys and steps used it. */
+export const ActionStatsSchema = Type.Object(
+  {
+    ok: Count('Attempts that succeeded (step done).'),
+    failed: Count('Attempts that failed: retried or dead.'),
+    held: Count('Attempts not made: held while the circuit of the action was open (neither success nor failure).'),
+    attempts: Count('ok + failed.'),
+    successRate: Rate('ok / (ok + failed), every failed attempt counted (unlike step success, which counts dead steps)'),
+    latency: Ref(LatencySchema),
+  },
+  { $id: `${ID}stats:action`, description: 'Attempts and latency (ok and failed attempts) of one action.' },
+);
+export type ActionStats = Static<typeof ActionStatsSchema>;
+
+/** A circuit state, worst last: `open` holds every attempt, `half-open` lets one probe through. */
+export const CIRCUIT_STATES = ['closed', 'half-open', 'open'] as const;
+/** One of {@link CIRCUIT_STATES}. */
+export type CircuitState = (typeof CIRCUIT_STATES)[number];
+const Circuit = (description: string) =>
+  Type.Union(
+    CIRCUIT_STATES.map((s) => Type.Literal(s)),
+    { description },
+  );
+
+/** The circuit breaker of one action, as last reported (a gauge: kept from window to window). */
+export const CircuitSchema = Type.Object(
+  {
+    state: Circuit('State last reported; cluster-wide, the worst over the instances (open > half-open > closed).'),
+    worst: Circuit(
+      'Worst state held during the window (the state it started in included), so a circuit that opened and closed ' +
+        'again within one window is still seen open; cluster-wide, the worst over the instances.',
+    ),
+    failureRate: Type.Number({
+      minimum: 0,
+      maximum: 1,
+      description: 'Failure share of recent attempts the breaker reported with its last change (cluster-wide: the highest).',
+    }),
+    at: Type.String({ pattern: ISO_INSTANT, description: 'When the last change was reported (cluster-wide: the latest).' }),
+  },
+  { description: 'Circuit breaker of one action.' },
+);
+export type CircuitStats = Static<typeof CircuitSchema>;
+
 /** One object per tier, every tier present. Typed against `Tier` so a new tier fails to compile here. */
 const ByTier = <T extends TSchema>(schema: T, description: string) =>
   Type.Object({ critical: schema, high: schema, medium: schema, low: schema } satisfies Record<Tier, T>, {
@@ -156,6 +199,9 @@ export const CumulativeSchema = Type.Object(
     weddingDay: Group,
     byTier: ByTier(Group, 'By priority tier.'),
     byVendor: Type.Record(Type.String(), Group, { description: 'By vendor type.' }),
+    byAction: Type.Optional(
+      Type.Record(Type.String(), Ref(ActionStatsSchema), { description: 'By action (absent before R13).' }),
+    ),
   },
   { description: 'Counters since `since`; they reset when an instance restarts.' },
 );
@@ -189,6 +235,18 @@ export const StatsMessageSchema = Type.Object(
     byJourney: Type.Record(Type.String(), JourneyStatsSchema, {
       description: 'By journey id; at most 200 named, the rest under `_other`.',
     }),
+    byAction: Type.Optional(
+      Type.Record(Type.String(), Ref(ActionStatsSchema), {
+        description: 'By action; at most 100 named, the rest under `_other` (absent in messages from before R13).',
+      }),
+    ),
+    circuits: Type.Optional(
+      Type.Record(Type.String(), CircuitSchema, {
+        description:
+          'Circuit breaker per action that ever reported a change; an action not listed is closed. At most 100 named, ' +
+          'the rest under `_other` (absent in messages from before R13).',
+      }),
+    ),
     queues: ByTier(QueueSchema, 'Work queue depth by tier.'),
     topErrors: Type.Array(
       Type.Object(
@@ -210,10 +268,10 @@ export const StatsMessageSchema = Type.Object(
   {
     $id: `${ID}stats`,
     title: 'stats message',
-    definitions: { histogram: HistogramSchema, latency: LatencySchema, group: GroupSchema },
+    definitions: { histogram: HistogramSchema, latency: LatencySchema, group: GroupSchema, action: ActionStatsSchema },
   },
 );
 /** Sub-schemas the `$ref`s of {@link StatsMessageSchema} point to: `TypeCompiler.Compile(StatsMessageSchema, STATS_SCHEMA_REFERENCES)`. */
-export const STATS_SCHEMA_REFERENCES: readonly TSchema[] = [HistogramSchema, LatencySchema, GroupSchema];
+export const STATS_SCHEMA_REFERENCES: readonly TSchema[] = [HistogramSchema, LatencySchema, GroupSchema, ActionStatsSchema];
 /** A stats message; see {@link StatsMessageSchema}. */
 export type StatsMessage = Static<typeof StatsMessageSchema>;

@@ -11,9 +11,10 @@ import {
   type AlertState,
   type Thresholds,
 } from '../actors/alerts.ts';
-import { apply, emptyWindow, toStats, type MetricEvent } from '../actors/monitor.ts';
+import { createActor } from 'xstate';
+import { apply, emptyWindow, flushedStats, mergeStats, monitorMachine, toStats, type MetricEvent } from '../actors/monitor.ts';
 import type { Tier } from '../actors/priority.ts';
-import type { StatsMessage } from '../schemas/stats.ts';
+import type { CircuitState, StatsMessage } from '../schemas/stats.ts';
 
 const T0 = Date.parse('2027-06-12T09:00:00Z');
 const EVERY = 5_000;
@@ -34,6 +35,7 @@ const steps = (
     vendorType: over.vendorType ?? 'photographer',
     journeyId: 'j',
     stepId: 's',
+    action: 'email.send',
     outcome,
     ms: over.ms ?? 200,
     weddingDay: over.weddingDay ?? true,
@@ -272,5 +274,102 @@ describe('alerts - execution time', () => {
       ['raised', 'execution-time:venue', 1],
       ['cleared', 'execution-time:venue', 4],
     ]);
+  });
+});
+
+describe('alerts - action circuit (R13)', () => {
+  type Report = [instance: number, state: CircuitState];
+  /**
+   * Runs `instances` monitors side by side: each evaluation, every instance gets its breaker reports for
+   * `payment.capture` (in order), flushes its window, and the aggregator evaluates the merge of their stats messages.
+   */
+  function circuitRun(instances: number, windows: readonly Report[][], from: AlertState = emptyAlertState()) {
+    const monitors = times(instances, () => createActor(monitorMachine, { input: { now: T0 } }).start());
+    let state = from;
+    const events: (AlertEvent & { evaluation: number })[] = [];
+    windows.forEach((reports, i) => {
+      const now = T0 + (i + 1) * EVERY;
+      for (const [instance, s] of reports) {
+        monitors[instance]!.send({
+          type: 'METRIC',
+          event: { type: 'breaker', at: now - 1, action: 'payment.capture', state: s, failureRate: s === 'closed' ? 0 : 0.5 },
+        });
+      }
+      const messages = monitors.map((m, k) => {
+        m.send({ type: 'FLUSH', now });
+        return flushedStats(m.getSnapshot().context.last!, { instance: `i${k}` });
+      });
+      const out = evaluateAlerts(state, mergeStats(messages, now), DEFAULT_THRESHOLDS, now);
+      state = out.state;
+      events.push(...out.events.map((e) => ({ ...e, evaluation: i })));
+    });
+    for (const m of monitors) m.stop();
+    return { state, events };
+  }
+  const summary = (events: readonly (AlertEvent & { evaluation: number })[]) =>
+    events.map((e) => [e.type, e.id, e.severity, e.evaluation]);
+
+  it('alerts - open, half-open, open again, closed: raised once at the open, cleared once after the close', () => {
+    const { events, state } = circuitRun(1, [[], [[0, 'open']], [], [[0, 'half-open']], [[0, 'open']], [], [[0, 'half-open']], [[0, 'closed']], [], []]);
+    // Cleared with the first window the circuit spent closed throughout: the one after the close.
+    expect(summary(events)).toEqual([
+      ['raised', 'action-circuit:payment.capture', 'warning', 1],
+      ['cleared', 'action-circuit:payment.capture', 'warning', 8],
+    ]);
+    expect(events[0]).toMatchObject({ rule: 'action-circuit', key: 'payment.capture', value: 2, threshold: 2 });
+    expect(events[0]?.message).toBe('circuit of payment.capture is open: attempts are held (failure rate 50 %)');
+    expect(activeAlerts(state)).toEqual([]);
+  });
+
+  it('alerts - a circuit that opens and closes between two evaluations is still raised once and cleared once', () => {
+    const { events } = circuitRun(1, [[[0, 'open'], [0, 'half-open'], [0, 'closed']], [], []]);
+    expect(summary(events)).toEqual([
+      ['raised', 'action-circuit:payment.capture', 'warning', 0],
+      ['cleared', 'action-circuit:payment.capture', 'warning', 1],
+    ]);
+    expect(events[0]?.message).toMatch(/opened and closed again/);
+  });
+
+  it('alerts - two instances reporting: one raise while either is open, one clear when the last one closes', () => {
+    const { events } = circuitRun(2, [
+      [[0, 'open']],
+      [[1, 'open']],
+      [[0, 'half-open']],
+      [[0, 'closed']], // i1 still open
+      [[0, 'open'], [1, 'half-open']],
+      [[1, 'closed']], // i0 open again
+      [[0, 'half-open']],
+      [[0, 'closed']],
+      [],
+    ]);
+    expect(summary(events)).toEqual([
+      ['raised', 'action-circuit:payment.capture', 'warning', 0],
+      ['cleared', 'action-circuit:payment.capture', 'warning', 8],
+    ]);
+  });
+
+  it('alerts - a circuit alert continues from a persisted state, and a state from before the rule loads and raises it', () => {
+    const first = circuitRun(1, [[[0, 'open']]]);
+    expect(activeAlerts(first.state).map((a) => a.id)).toEqual(['action-circuit:payment.capture']);
+    const stored = JSON.parse(JSON.stringify(first.state)) as AlertState;
+    expect(alertStateProblem(stored)).toBeUndefined();
+    // Restored by another aggregator: the circuit is still open (no second raise), then closes (one clear).
+    const restored = circuitRun(1, [[[0, 'open']], [[0, 'closed']], []], stored);
+    expect(summary(restored.events)).toEqual([['cleared', 'action-circuit:payment.capture', 'warning', 2]]);
+    // A state written before the rule existed: only the other rules in it.
+    const older = { rules: { 'queue-length:high': { rule: 'queue-length', key: 'high', active: true, severity: 'warning', breaches: 0, oks: 0, since: T0 } }, samples: { overall: [], weddingDay: [] } };
+    expect(alertStateProblem(older)).toBeUndefined();
+    const fromOlder = circuitRun(1, [[[0, 'open']]], older as AlertState);
+    expect(summary(fromOlder.events)).toEqual([['raised', 'action-circuit:payment.capture', 'warning', 0]]);
+    expect(Object.keys(fromOlder.state.rules).sort()).toEqual(['action-circuit:payment.capture', 'queue-length:high']);
+  });
+
+  it('alerts - an open circuit that no live instance reports any more is cleared', () => {
+    const raised = circuitRun(1, [[[0, 'open']]]);
+    const now = T0 + 10 * EVERY;
+    const { events, state } = evaluateAlerts(raised.state, stats([], now), DEFAULT_THRESHOLDS, now);
+    expect(events.map((e) => [e.type, e.id])).toEqual([['cleared', 'action-circuit:payment.capture']]);
+    expect(events[0]?.message).toMatch(/no live instance holds it open/);
+    expect(state.rules).toEqual({});
   });
 });

@@ -28,6 +28,13 @@ const ARTIFACTS = 'test-artifacts';
 /** The vendors test's own vendor types, which no other test sends for (the other tests' sends are venue ones). */
 const catererStep = { ...oneStep, id: 'caterer-one-step', name: 'One caterer action', vendorType: 'caterer' } as const;
 const floristStep = { ...oneStep, id: 'florist-one-step', name: 'One florist action', vendorType: 'florist' } as const;
+/** The actions test's own action (sms.send), which no other test uses. */
+const smsStep = {
+  ...oneStep,
+  id: 'sms-one-step',
+  name: 'One text',
+  steps: { send: { type: 'action', action: 'sms.send', params: { template: 'hello' }, next: 'done' }, done: { type: 'end' } },
+} as const;
 /** The monitor's stats interval; no other timer of the runtime uses this delay (see {@link MonitorGate}). */
 const MONITOR_MS = 300;
 /** Polls of the page and the server: generous, since a busy two-core machine can be slow; their condition ends them. */
@@ -220,6 +227,9 @@ beforeAll(async () => {
           throw new ActionError(`smtp 550: mailbox unavailable at ${inv.supplierId}`, { retryable: false });
         }
       },
+      'sms.send': async (inv) => {
+        if (inv.clientId.startsWith('bad')) throw new ActionError(`sms gateway refused ${inv.supplierId}`, { retryable: false });
+      },
     },
   });
   nc.subscribe(runtime.names.alerts, {
@@ -228,7 +238,7 @@ beforeAll(async () => {
       alerts.set(a.id, a);
     },
   });
-  for (const definition of [oneStep, catererStep, floristStep]) await runtime.definitions.deploy(definition);
+  for (const definition of [oneStep, catererStep, floristStep, smsStep]) await runtime.definitions.deploy(definition);
   client = new JourneyClient(nc, runtime.names.prefix);
   dashboard = dashboardRoutes(runtime, { thresholds: { minSamples: 5 }, heartbeatMs: 500 });
   http = await startHttp({ runtime, registry: runtime.metrics.registry, port: 0, host: '127.0.0.1', routes: dashboard.routes });
@@ -422,6 +432,41 @@ describe('live web dashboard', () => {
     // The list reloads from the server without it, and with every other entry as it was.
     await page.click('#dlq-refresh');
     await expect.poll(async () => (await dlqRows()).map(([s]) => s).sort((a, b) => a - b), SOON).toEqual(others.sort((a, b) => a - b));
+  });
+
+  it('actions - per action in Errors and Vendors: attempts, success rate, p50/p99 and the circuit, an open one highlighted', async () => {
+    await open('errors');
+    // Five texts, three refused for good: 2 ok and 3 failed attempts (not retried), 40 % success.
+    const ids = await load('studio-actions', 5, { bad: 3, journeyId: smsStep.id });
+    await finished(ids, 3);
+    const stats = await settledStats();
+    expect(stats.cumulative.byAction?.['sms.send']).toMatchObject({ ok: 2, failed: 3, held: 0, attempts: 5, successRate: 0.4 });
+    const row = async (table: string) => (await cells(table)).find((c) => c[0] === 'sms.send');
+    const latency = /^(<1 ms|[\d.]+ ms|[\d.]+ s)$/;
+    await expect.poll(async () => (await row('#error-actions-table'))?.slice(0, 4), { timeout: 15_000 }).toEqual(['sms.send', '5', '0', '40 %']);
+    const shown = (await row('#error-actions-table'))!;
+    expect(shown[4]).toMatch(latency);
+    expect(shown[5]).toMatch(latency);
+    expect(shown[6]).toBe('closed');
+    const circuit = (table: string) => page.locator(`${table} tr[data-action="sms.send"]`);
+
+    // Its circuit opens (as the runtime reports a breaker's change): the row says so, highlighted and first, and the
+    // alert is raised.
+    const id = 'action-circuit:sms.send';
+    runtime!.monitor!.observe({ type: 'breaker', at: Date.now(), action: 'sms.send', state: 'open', failureRate: 0.6 });
+    await expect.poll(() => circuit('#error-actions-table').getAttribute('data-circuit'), { timeout: 15_000 }).toBe('open');
+    expect(await circuit('#error-actions-table').getAttribute('class')).toBe('circuit-open');
+    expect((await cells('#error-actions-table'))[0]?.[0]).toBe('sms.send');
+    expect((await row('#error-actions-table'))?.[6]).toBe('open');
+    await waitFor('the circuit alert', () => alerts.get(id)?.type === 'raised', 15_000);
+    await shot('errors-actions');
+    await switchTab('vendors');
+    await expect.poll(async () => (await row('#vendor-actions-table'))?.filter((_, i) => i !== 4 && i !== 5), SOON).toEqual(['sms.send', '5', '0', '40 %', 'open']);
+
+    // Closed again: the row follows and the alert clears (the other tests compare the open alerts with the page's).
+    runtime!.monitor!.observe({ type: 'breaker', at: Date.now(), action: 'sms.send', state: 'closed', failureRate: 0 });
+    await expect.poll(() => circuit('#vendor-actions-table').getAttribute('data-circuit'), { timeout: 15_000 }).toBe('closed');
+    await waitFor('the circuit alert cleared', () => alerts.get(id)?.type === 'cleared', 15_000);
   });
 
   it('supervisor - concurrency per tier, desired replicas and the recent decisions with reasons', async () => {

@@ -44,10 +44,16 @@ const base = {
 const started = (over: Partial<typeof base> = {}): MetricEvent => ({ type: 'execution.started', ...base, ...over });
 const step = (
   stepId: string,
-  outcome: 'done' | 'retry' | 'dead',
+  outcome: 'done' | 'retry' | 'dead' | 'held',
   ms: number,
-  over: Partial<typeof base> & { error?: string } = {},
-): MetricEvent => ({ type: 'step.finished', ...base, stepId, outcome, ms, ...over });
+  over: Partial<typeof base> & { error?: string; action?: string } = {},
+): MetricEvent => ({ type: 'step.finished', ...base, stepId, action: 'email.send', outcome, ms, ...over });
+const breaker = (
+  action: string,
+  state: 'open' | 'half-open' | 'closed',
+  at = T0,
+  failureRate = state === 'closed' ? 0 : 0.6,
+): MetricEvent => ({ type: 'breaker', at, action, state, failureRate });
 const finished = (
   outcome: 'completed' | 'exited' | 'cancelled',
   ms: number,
@@ -196,6 +202,141 @@ describe('monitor - bounded cardinality', () => {
   });
 });
 
+describe('monitor - per action (R13)', () => {
+  const round1 = (x: number | undefined): number | null => (x === undefined ? null : Math.round(x * 10) / 10);
+  const email = [100, 200, 300, 1_000, 2_000];
+  const events: MetricEvent[] = [
+    step('welcome', 'done', email[0]!),
+    step('welcome', 'done', email[1]!, { journeyId: 'venue-final', vendorType: 'venue' }),
+    step('thanks', 'done', email[2]!),
+    step('thanks', 'retry', email[3]!, { error: 'HTTP 503' }),
+    step('thanks', 'dead', email[4]!, { error: 'HTTP 503' }),
+    step('text', 'done', 50, { action: 'sms.send' }),
+    // Held by an open circuit: no attempt was made, by a step that never ran otherwise.
+    step('charge', 'held', 0, { action: 'payment.capture' }),
+    step('charge', 'held', 0, { action: 'payment.capture' }),
+    step('text', 'held', 0, { action: 'sms.send' }),
+  ];
+  const stats = valid(toStats(aggregate(events), { instance: 'i1', now: T0 + 5_000, windowMs: 5_000 }));
+
+  it('monitor - per action: ok, failed (retried and dead), held, success rate and p50/p99 from its histogram', () => {
+    const h = histogramOf(email);
+    expect(stats.byAction?.['email.send']).toMatchObject({
+      ok: 3,
+      failed: 2,
+      held: 0,
+      attempts: 5,
+      successRate: 3 / 5,
+    });
+    const latency = stats.byAction?.['email.send']?.latency;
+    expect(latency).toMatchObject({
+      count: 5,
+      p50: round1(quantile(h, 0.5)),
+      p99: round1(quantile(h, 0.99)),
+      max: 2_000,
+    });
+    // The histogram's promise: within 4 % of the exact median (300) and 99th percentile (2000).
+    expect(Math.abs((latency?.p50 ?? 0) - 300) / 300).toBeLessThanOrEqual(0.04);
+    expect(Math.abs((latency?.p99 ?? 0) - 2_000) / 2_000).toBeLessThanOrEqual(0.04);
+    expect(stats.byAction?.['sms.send']).toMatchObject({ ok: 1, failed: 0, held: 1, attempts: 1, successRate: 1 });
+    expect(stats.byAction?.['sms.send']?.latency.count).toBe(1);
+    expect(stats.byAction?.['payment.capture']).toMatchObject({ ok: 0, failed: 0, held: 2, attempts: 0, successRate: null });
+    expect(stats.byAction?.['payment.capture']?.latency).toMatchObject({ count: 0, p50: null, p99: null });
+    expect(stats.cumulative.byAction?.['email.send']).toEqual(stats.byAction?.['email.send']);
+  });
+
+  it('monitor - a held step counts as neither success nor failure anywhere else, and has no latency or error', () => {
+    expect(stats.totals).toMatchObject({ stepsDone: 4, retried: 1, failed: 1, successRate: 4 / 5 });
+    expect(stats.latency.step.count).toBe(6);
+    expect(stats.byJourney['photo-classic']?.steps['charge']).toBeUndefined();
+    expect(stats.byJourney['photo-classic']?.steps['text']).toMatchObject({ done: 1, retried: 0, failed: 0 });
+    expect(stats.topErrors).toEqual([{ message: 'HTTP 503', count: 2 }]);
+  });
+
+  it('monitor - actions past 100 are counted under _other', () => {
+    const w = aggregate(Array.from({ length: 130 }, (_, i) => step('s', 'done', 5, { action: `action.${i}` })));
+    expect(Object.keys(w.byAction)).toHaveLength(MONITOR_LIMITS.actions + 1);
+    expect(w.byAction[OTHER]?.ok).toBe(30);
+    expect(Object.values(w.byAction).reduce((n, a) => n + a.ok, 0)).toBe(130);
+  });
+
+  it('monitor - a circuit is its last reported state, with the worst of the window; the next window starts from the state', () => {
+    const actor = createActor(monitorMachine, { input: { now: T0 } }).start();
+    actor.send({
+      type: 'METRICS',
+      events: [breaker('payment.capture', 'open', T0 + 1, 0.7), breaker('payment.capture', 'half-open', T0 + 2), breaker('sms.send', 'open', T0 + 3)],
+    });
+    actor.send({ type: 'METRIC', event: breaker('payment.capture', 'closed', T0 + 4) });
+    actor.send({ type: 'FLUSH', now: T0 + 5_000 });
+    const first = valid(flushedStats(actor.getSnapshot().context.last!, { instance: 'i1' }));
+    expect(first.circuits).toEqual({
+      'payment.capture': { state: 'closed', worst: 'open', failureRate: 0, at: new Date(T0 + 4).toISOString() },
+      'sms.send': { state: 'open', worst: 'open', failureRate: 0.6, at: new Date(T0 + 3).toISOString() },
+    });
+    // No new report: the states stand (a gauge), and the worst is now the state.
+    actor.send({ type: 'FLUSH', now: T0 + 10_000 });
+    const second = flushedStats(actor.getSnapshot().context.last!, { instance: 'i1' });
+    expect(second.circuits).toEqual({
+      'payment.capture': { state: 'closed', worst: 'closed', failureRate: 0, at: new Date(T0 + 4).toISOString() },
+      'sms.send': { state: 'open', worst: 'open', failureRate: 0.6, at: new Date(T0 + 3).toISOString() },
+    });
+    expect(second.cumulative.byAction).toEqual({});
+    actor.stop();
+  });
+
+  it('monitor - cluster-wide, per-action counts and histograms add up and each circuit is the worst an instance reports', () => {
+    const one = toStats(
+      aggregate([
+        step('a', 'done', 100),
+        step('a', 'retry', 900, { error: 'x' }),
+        breaker('email.send', 'open', T0 + 1),
+        breaker('sms.send', 'open', T0 + 1),
+        breaker('sms.send', 'half-open', T0 + 2),
+        breaker('push.send', 'open', T0 + 1),
+        breaker('push.send', 'closed', T0 + 2),
+      ]),
+      { instance: 'i1', now: T0 + 5_000, windowMs: 5_000 },
+    );
+    const two = toStats(
+      aggregate([
+        step('a', 'done', 300),
+        step('a', 'held', 0),
+        step('b', 'dead', 40_000, { action: 'sms.send', error: 'y' }),
+        breaker('email.send', 'open', T0 + 3, 0.9),
+        breaker('email.send', 'half-open', T0 + 4),
+        breaker('email.send', 'closed', T0 + 5),
+        breaker('sms.send', 'open', T0 + 3),
+      ]),
+      { instance: 'i2', now: T0 + 5_000, windowMs: 5_000 },
+    );
+    const cluster = valid(mergeStats([one, two], T0 + 5_000));
+    expect(cluster.byAction?.['email.send']).toMatchObject({ ok: 2, failed: 1, held: 1, attempts: 3, successRate: 2 / 3 });
+    expect(cluster.byAction?.['email.send']?.latency.p99).toBe(round1(quantile(histogramOf([100, 900, 300]), 0.99)));
+    expect(cluster.byAction?.['sms.send']).toMatchObject({ ok: 0, failed: 1, held: 0, attempts: 1, successRate: 0 });
+    expect(cluster.cumulative.byAction?.['email.send']?.attempts).toBe(3);
+    expect(cluster.circuits).toEqual({
+      // i1 holds it open (0.6); i2 opened it at 0.9 and closed it again: open, the worst of both, the highest rate reported last.
+      'email.send': { state: 'open', worst: 'open', failureRate: 0.6, at: new Date(T0 + 5).toISOString() },
+      'sms.send': { state: 'open', worst: 'open', failureRate: 0.6, at: new Date(T0 + 3).toISOString() },
+      'push.send': { state: 'closed', worst: 'open', failureRate: 0, at: new Date(T0 + 2).toISOString() },
+    });
+    // The same in either order.
+    expect(mergeStats([two, one], T0 + 5_000).circuits).toEqual(cluster.circuits);
+  });
+
+  it('monitor - messages from before R13 (no byAction, no circuits) merge as having none', () => {
+    const now = toStats(aggregate([step('a', 'done', 10), breaker('email.send', 'open')]), { instance: 'i1', now: T0, windowMs: 1 });
+    const old = toStats(aggregate([started()]), { instance: 'i0', now: T0, windowMs: 1 });
+    delete old.byAction;
+    delete old.circuits;
+    delete old.cumulative.byAction;
+    const cluster = valid(mergeStats([valid(old), now], T0));
+    expect(cluster.byAction?.['email.send']?.ok).toBe(1);
+    expect(cluster.circuits?.['email.send']?.state).toBe('open');
+    expect(cluster.totals.started).toBe(1);
+  });
+});
+
 // Events with integer latencies, so histogram sums are exact in any order. Fewer keys than the bounds: merging is exact.
 const tierArb = fc.constantFrom(...TIERS);
 const ctx = fc.record({
@@ -211,17 +352,19 @@ const eventArb: fc.Arbitrary<MetricEvent> = fc.oneof(
     .tuple(
       ctx,
       fc.constantFrom('a', 'b', 'c'),
-      fc.constantFrom('done', 'retry', 'dead') as fc.Arbitrary<'done' | 'retry' | 'dead'>,
+      fc.constantFrom('done', 'retry', 'dead', 'held') as fc.Arbitrary<'done' | 'retry' | 'dead' | 'held'>,
+      fc.constantFrom('email.send', 'sms.send', 'payment.capture'),
     )
-    .chain(([c, stepId, outcome]) =>
+    .chain(([c, stepId, outcome, action]) =>
       fc
         .record({ ms: fc.integer({ min: 0, max: 5_000_000 }), error: fc.constantFrom('boom', 'HTTP 500', 'timeout') })
         .map(({ ms, error }): MetricEvent => ({
           type: 'step.finished',
           ...c,
           stepId,
+          action,
           outcome,
-          ms,
+          ms: outcome === 'held' ? 0 : ms,
           ...(outcome === 'done' ? {} : { error }),
         })),
     ),
@@ -234,6 +377,16 @@ const eventArb: fc.Arbitrary<MetricEvent> = fc.oneof(
     .map(([c, outcome, ms]): MetricEvent => ({ type: 'execution.finished', ...c, outcome, ms })),
 );
 const activityOnly = fc.array(eventArb, { maxLength: 80 });
+const breakerArb: fc.Arbitrary<MetricEvent> = fc
+  .tuple(
+    fc.integer({ min: T0, max: T0 + 60_000 }),
+    fc.constantFrom('email.send', 'sms.send'),
+    fc.constantFrom('open', 'half-open', 'closed') as fc.Arbitrary<'open' | 'half-open' | 'closed'>,
+    fc.integer({ min: 0, max: 100 }),
+  )
+  .map(([at, action, state, percent]) => ({ type: 'breaker', at, action, state, failureRate: percent / 100 }));
+/** Activity and circuit changes: for what does not compare one instance's events with another's. */
+const withBreakers = fc.array(fc.oneof(eventArb, breakerArb), { maxLength: 80 });
 const withoutQueues = (w: StatsWindow) => ({
   ...w,
   queues: null,
@@ -254,7 +407,7 @@ describe('monitor - merging', () => {
 
   it('monitor - mergeWindows is associative', () => {
     fc.assert(
-      fc.property(activityOnly, activityOnly, activityOnly, (xs, ys, zs) => {
+      fc.property(withBreakers, withBreakers, withBreakers, (xs, ys, zs) => {
         const [a, b, c] = [aggregate(xs), aggregate(ys), aggregate(zs)];
         expect(withoutQueues(mergeWindows(mergeWindows(a, b), c))).toEqual(
           withoutQueues(mergeWindows(a, mergeWindows(b, c))),
@@ -283,7 +436,7 @@ describe('monitor - merging', () => {
           topErrors: null,
           cumulative: null,
         });
-        const latencies = [...xs, ...ys].flatMap((e) => (e.type === 'step.finished' ? [e.ms] : []));
+        const latencies = [...xs, ...ys].flatMap((e) => (e.type === 'step.finished' && e.outcome !== 'held' ? [e.ms] : []));
         expect(cluster.latency.step.p99).toBe(
           latencies.length === 0 ? null : Math.round((quantile(histogramOf(latencies), 0.99) ?? 0) * 10) / 10,
         );
@@ -317,7 +470,7 @@ describe('monitor - merging', () => {
 
   it('monitor - fromStats reads back the window a message was rendered from', () => {
     fc.assert(
-      fc.property(activityOnly, (xs) => {
+      fc.property(withBreakers, (xs) => {
         const w = aggregate(xs);
         const back = fromStats(
           JSON.parse(JSON.stringify(toStats(w, { instance: 'i', now: T0, windowMs: 1 }))) as StatsMessage,
@@ -341,7 +494,7 @@ function deepFreeze<T>(value: T): T {
 describe('monitor - batches', () => {
   it('monitor - applyAll equals applying one event at a time, and never writes to the window it was given', () => {
     fc.assert(
-      fc.property(activityOnly, activityOnly, (xs, ys) => {
+      fc.property(withBreakers, withBreakers, (xs, ys) => {
         const start = deepFreeze(aggregate(xs));
         const batched = applyAll(start, ys);
         expect(batched).toEqual(aggregate(ys, start));
@@ -425,7 +578,7 @@ describe('monitor - machine', () => {
 
   it('monitor - METRICS folds a batch like the same METRIC events one by one', () => {
     fc.assert(
-      fc.property(activityOnly, (xs) => {
+      fc.property(withBreakers, (xs) => {
         const one = createActor(monitorMachine, { input: { now: T0 } }).start();
         const batch = createActor(monitorMachine, { input: { now: T0 } }).start();
         for (const e of xs) one.send(metric(e));
@@ -449,7 +602,7 @@ describe('monitor - machine', () => {
 
   it('monitor - a persisted snapshot restored from JSON gives the same stats', () => {
     fc.assert(
-      fc.property(activityOnly, activityOnly, (before, after) => {
+      fc.property(withBreakers, withBreakers, (before, after) => {
         const a = createActor(monitorMachine, { input: { now: T0 } }).start();
         for (const e of before) a.send(metric(e));
         a.send({ type: 'FLUSH', now: T0 + 5_000 });

@@ -24,6 +24,21 @@ afterAll(async () => {
   await Promise.all(procs.map((p) => p.kill('SIGKILL')));
 });
 
+/** Two actions in a row: a text that goes through, then a charge whose handler refuses every time. */
+const textThenCharge = {
+  id: 'text-then-charge',
+  version: 1,
+  name: 'Text, then charge',
+  vendorType: 'venue',
+  trigger: { event: 'booking.created' },
+  start: 'text',
+  steps: {
+    text: { type: 'action', action: 'sms.send', params: { template: 'hello' }, next: 'charge' },
+    charge: { type: 'action', action: 'payment.capture', params: { amount: 100 }, next: 'done' },
+    done: { type: 'end' },
+  },
+} as const;
+
 /** The newest message on a subject, collected from a live subscription. */
 function latest<T>(subject: string): { get(): T | undefined; all: T[]; stop(): void } {
   const all: T[] = [];
@@ -169,6 +184,83 @@ describe('stats, alerts and metrics', () => {
       expect(ready.status).toBe(200);
       expect(await ready.json()).toEqual({ ok: true, checks: { nats: { ok: true, detail: 'connected' }, streams: { ok: true, detail: 'present' } } });
     } finally {
+      await http.close();
+    }
+  });
+
+  it('metrics - attempts per action and outcome; a circuit change shows in the gauge and raises one alert, cleared once', async () => {
+    const rt = await startRuntime({
+      nc,
+      prefix: uniqueName('ma'),
+      logger: pino({ level: 'silent' }),
+      monitor: { intervalMs: 250 },
+      supervisor: false,
+      handlers: {
+        'sms.send': async () => undefined,
+        'payment.capture': async () => {
+          throw new ActionError('card declined', { retryable: false });
+        },
+      },
+    });
+    runtimes.push(rt);
+    await rt.definitions.deploy(textThenCharge);
+    const alerts = latest<AlertEvent>(rt.names.alerts);
+    const evaluations = latest<StatsMessage>(rt.names.statsCluster);
+    const http = await startHttp({ runtime: rt, registry: rt.metrics.registry, port: 0, host: '127.0.0.1' });
+    try {
+      const scrape = async (): Promise<{ text: string; series: (name: string) => { labels: Record<string, string>; value: string }[] }> => {
+        const text = await (await fetch(`http://127.0.0.1:${http.port}/metrics`)).text();
+        const families = parsePrometheus(text);
+        const series = (name: string) =>
+          (families.find((f) => f.name === name)?.metrics ?? []).map((m) => ({ labels: m.labels ?? {}, value: m.value ?? '' }));
+        return { text, series };
+      };
+      const attempts = async () =>
+        (await scrape())
+          .series('journeys_action_attempts_total')
+          .map((m) => [m.labels['action'], m.labels['outcome'], m.value])
+          .sort();
+
+      const client = new JourneyClient(nc, rt.names.prefix);
+      const N = 4;
+      const ids = await Promise.all(
+        Array.from({ length: N }, (_, i) => client.start({ supplierId: 'ma', clientId: `c${i}`, journeyId: textThenCharge.id, weddingDate: '2031-01-01' })),
+      );
+      await waitFor('every execution failed at the charge', async () => (await Promise.all(ids.map(async (id) => (await client.status(id)).status))).every((s) => s === 'failed'));
+      // Reported once each execution's new state is stored: wait for the counts, then they must be exactly these.
+      await waitFor('the attempts counted', async () => (await attempts()).length === 2 && (await attempts()).every(([, , v]) => v === String(N)));
+      expect(await attempts()).toEqual([
+        ['payment.capture', 'failed', String(N)],
+        ['sms.send', 'ok', String(N)],
+      ]);
+      const { text } = await scrape();
+      expect(text).toContain(`journeys_action_duration_seconds_count{action="sms.send"} ${N}\n`);
+      expect(text).toContain(`journeys_action_duration_seconds_count{action="payment.capture"} ${N}\n`);
+
+      // A breaker report, as the runtime sends one when an action's circuit changes.
+      const gauge = async () => (await scrape()).series('journeys_action_circuit_state').map((m) => [m.labels['action'], m.value]);
+      const id = 'action-circuit:payment.capture';
+      const of = (type: AlertEvent['type']) => alerts.all.filter((a) => a.id === id && a.type === type);
+      rt.monitor!.observe({ type: 'breaker', at: Date.now(), action: 'payment.capture', state: 'open', failureRate: 1 });
+      expect(await gauge()).toEqual([['payment.capture', '2']]);
+      const raised = await waitFor('the circuit alert', () => of('raised')[0], 10_000);
+      expect(raised).toMatchObject({ rule: 'action-circuit', severity: 'warning', key: 'payment.capture', value: 2, threshold: 2 });
+      expect(raised.message).toBe('circuit of payment.capture is open: attempts are held (failure rate 100 %)');
+
+      rt.monitor!.observe({ type: 'breaker', at: Date.now(), action: 'payment.capture', state: 'half-open', failureRate: 1 });
+      expect(await gauge()).toEqual([['payment.capture', '1']]);
+      rt.monitor!.observe({ type: 'breaker', at: Date.now(), action: 'payment.capture', state: 'closed', failureRate: 0 });
+      expect(await gauge()).toEqual([['payment.capture', '0']]);
+      await waitFor('the circuit alert cleared', () => of('cleared').length > 0, 10_000);
+      // Three more evaluations (each publishes its alerts before the next cluster stats): still one raise and one clear.
+      const seen = evaluations.all.length;
+      await waitFor('three more evaluations', () => evaluations.all.length >= seen + 4, 10_000);
+      expect([of('raised').length, of('cleared').length]).toEqual([1, 1]);
+      expect(evaluations.get()?.circuits?.['payment.capture']).toMatchObject({ state: 'closed', worst: 'closed' });
+      expect(evaluations.get()?.cumulative.byAction?.['payment.capture']).toMatchObject({ ok: 0, failed: N, held: 0, attempts: N, successRate: 0 });
+    } finally {
+      alerts.stop();
+      evaluations.stop();
       await http.close();
     }
   });

@@ -33,13 +33,14 @@ const started = (at: number, o: Ev = {}): MetricEvent => ({ type: 'execution.sta
 const step = (
   at: number,
   stepId: string,
-  outcome: 'done' | 'retry' | 'dead',
+  outcome: 'done' | 'retry' | 'dead' | 'held',
   ms: number,
-  o: Ev & { error?: string } = {},
+  o: Ev & { error?: string; action?: string } = {},
 ): MetricEvent => ({
   type: 'step.finished',
   ...base(at, o),
   stepId,
+  action: o.action ?? 'email.send',
   outcome,
   ms,
   ...(o.error ? { error: o.error } : {}),
@@ -105,6 +106,30 @@ describe('report - aggregation', () => {
     expect(
       buildReport({ period: { from: FRI - HOUR, to: FRI + HOUR }, stats: [...stats].reverse(), alerts: [] }),
     ).toEqual(r);
+  });
+
+  it('report - per action: attempts, success and latency summed over the windows, held attempts apart', () => {
+    const sms = { action: 'sms.send' };
+    const stats = [
+      message(FRI + MIN, [step(FRI, 'send', 'done', 100), step(FRI, 'text', 'retry', 900, { ...sms, error: 'x' })]),
+      message(FRI + 2 * MIN, [
+        step(FRI, 'send', 'done', 300),
+        step(FRI, 'text', 'dead', 1_000, { ...sms, error: 'x' }),
+        step(FRI, 'text', 'held', 0, sms),
+        step(FRI, 'text', 'held', 0, sms),
+      ]),
+    ];
+    const r = buildReport({ period: { from: FRI, to: FRI + HOUR }, stats, alerts: [] });
+    const round = (x: number | undefined) => Math.round((x ?? NaN) * 10) / 10;
+    expect(r.byAction.map(({ latency: _, ...a }) => a)).toEqual([
+      { action: 'sms.send', attempts: 2, ok: 0, failed: 2, held: 2, success: 0 },
+      { action: 'email.send', attempts: 2, ok: 2, failed: 0, held: 0, success: 1 },
+    ]);
+    expect(r.byAction[0]?.latency.p99).toBe(round(quantile(histogramOf([900, 1_000]), 0.99)));
+    expect(r.byAction[1]?.latency).toMatchObject({ count: 2, p50: round(quantile(histogramOf([100, 300]), 0.5)) });
+    const md = renderMarkdown(r);
+    expect(md).toMatch(/\| action \| attempts \| ok \| failed \| held \| success \| p50 \| p99 \|/);
+    expect(md).toMatch(/\| sms\.send \| 2 \| 0 \| 2 \| 2 \| 0\.0 % \|/);
   });
 
   it('report - messages whose window does not end in the period are not counted', () => {

@@ -259,6 +259,7 @@ function onStats(s) {
   renderWeddingStats();
   renderVendors();
   renderErrors();
+  renderActions();
   // New dead letters: refresh the DLQ list (throttled), so the Errors tab stays current.
   const dead = s.cumulative.totals.deadLettered;
   if (prev && dead !== state.lastDeadLettered) scheduleDlq();
@@ -457,6 +458,47 @@ function renderVendors() {
     `Step latency p${nf1.format(q * 100)} against each vendor type's limit (others ${fmtMs(state.config?.thresholds?.maxExecutionMs ?? 30_000)}), ` +
       `and step success against ${fmtPct(target)}. Counted since the runtime instances started; the last-window column is what alerts judge.`,
   );
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Actions (R13): attempts, success and latency per action since start, and its circuit now. Shown in Vendors and Errors.
+
+const CIRCUIT_ORDER = { open: 0, 'half-open': 1, closed: 2 };
+const CIRCUIT_BADGE = { open: 'fail', 'half-open': 'warning', closed: 'pass' };
+
+function actionRows() {
+  const s = state.stats;
+  const all = s.cumulative.byAction ?? {};
+  const win = s.byAction ?? {};
+  const circuits = s.circuits ?? {};
+  const own = (rec, k) => (Object.prototype.hasOwnProperty.call(rec, k) ? rec[k] : undefined);
+  const circuitOf = (a) => own(circuits, a)?.state ?? 'closed';
+  // Open circuits first: they are what this table is looked at for.
+  const actions = [...new Set([...Object.keys(all), ...Object.keys(win), ...Object.keys(circuits)])].sort(
+    (a, b) => CIRCUIT_ORDER[circuitOf(a)] - CIRCUIT_ORDER[circuitOf(b)] || a.localeCompare(b),
+  );
+  return actions.map((action) => {
+    const a = own(all, action) ?? own(win, action);
+    const circuit = circuitOf(action);
+    const rate = a?.successRate;
+    const target = state.config?.thresholds?.overallSuccess ?? 0.95;
+    return h(
+      'tr',
+      { 'data-action': action, 'data-circuit': circuit, class: circuit === 'closed' ? '' : `circuit-${circuit}` },
+      h('td', { class: 'mono' }, action),
+      h('td', { class: 'num' }, fmtInt(a?.attempts ?? 0)),
+      h('td', { class: 'num' }, fmtInt(a?.held ?? 0)),
+      h('td', { class: `num ${isNum(rate) && rate < target ? 'over' : ''}` }, fmtPct(rate)),
+      h('td', { class: 'num' }, fmtMs(a?.latency?.p50)),
+      h('td', { class: 'num' }, fmtMs(a?.latency?.p99)),
+      h('td', {}, badge(CIRCUIT_BADGE[circuit] ?? 'none', circuit)),
+    );
+  });
+}
+
+function renderActions() {
+  // Two tables, one per tab: each gets its own rows (a node lives in one place).
+  for (const table of ['vendor-actions-table', 'error-actions-table']) fillBody(table, actionRows(), 'No action attempted yet.', 7);
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
