@@ -9,6 +9,7 @@ import { connect } from '@nats-io/transport-node';
 import { createLogger } from './logger.ts';
 import { validateActionsConfig } from './action-config.ts';
 import { connectionOptionsFromEnv } from './connection.ts';
+import { atMost } from './at-most.ts';
 import { startNatsServer, type NatsServerProcess } from './nats-server-process.ts';
 import { startRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
 import { startHttp, type HttpServer } from './http.ts';
@@ -80,7 +81,9 @@ export async function serve(opts: ServeOptions = {}): Promise<Served> {
       try {
         await http?.close();
         await runtime.stop();
-        await nc.drain();
+        // Bounded: draining waits on every subscription; what is left after 2 s is closed outright.
+        await atMost(nc.drain(), 2_000);
+        if (!nc.isClosed()) await nc.close();
       } finally {
         // Never left behind: the embedded server is a child of this process, whatever failed above.
         await embedded?.stop();
