@@ -19,12 +19,15 @@ export interface Config {
   ceiling: { n: number; concurrency: number[] };
   waiting: { n: number; reps: number };
   crash: { n: number; reps: number; ackWaitMs: number };
+  /** Scenario 7: executions per run and mode (`--outbound-n`, else `--single-n` when given, else the default). */
+  outbound: { n: number };
 }
 
 export const USAGE = `npm run bench -- [flags]        (npm run bench:quick = --quick)
   --quick                  smoke sizes (< 60 s), 1 repetition, no concurrency tuning
   --reps N                 repetitions per scenario (default 3)
-  --only 1,3               run only these scenarios (1 single-step, 2 five-step, 3 priority, 4 ceiling, 5 waiting, 6 crash)
+  --only 1,3               run only these scenarios (1 single-step, 2 five-step, 3 priority, 4 ceiling, 5 waiting, 6 crash,
+                           7 outbound actions)
   --single-n N             scenario 1 executions per run (default 50000)
   --paced-rate R           scenario 1 latency phase: starts per second (default 1000)
   --concurrency 64,256     scenario 1 candidates for the runtime's concurrency (best is used everywhere)
@@ -37,6 +40,7 @@ export const USAGE = `npm run bench -- [flags]        (npm run bench:quick = --q
   --waiting N              scenario 5 parked executions (default 100000; 1000000 for the 1M figure)
   --waiting-reps N         scenario 5 repetitions (default 1: each parks N executions)
   --crash-n N              scenario 6 executions in the load (default 20000)
+  --outbound-n N           scenario 7 executions per run and mode (default 20000, or --single-n when that is given)
   --out DIR                results folder (default bench/results)`;
 
 function num(v: string | undefined, flag: string): number {
@@ -55,7 +59,7 @@ export function parseArgs(argv: string[]): Config {
     ? {
         quick,
         reps: 1,
-        only: [1, 2, 3, 4, 5, 6],
+        only: [1, 2, 3, 4, 5, 6, 7],
         out: 'bench/results',
         single: {
           n: 4_000,
@@ -71,11 +75,12 @@ export function parseArgs(argv: string[]): Config {
         ceiling: { n: 5_000, concurrency: [64] },
         waiting: { n: 3_000, reps: 1 },
         crash: { n: 3_000, reps: 1, ackWaitMs: 3_000 },
+        outbound: { n: 4_000 },
       }
     : {
         quick,
         reps: 3,
-        only: [1, 2, 3, 4, 5, 6],
+        only: [1, 2, 3, 4, 5, 6, 7],
         out: 'bench/results',
         single: {
           n: 50_000,
@@ -91,7 +96,10 @@ export function parseArgs(argv: string[]): Config {
         ceiling: { n: 50_000, concurrency: [64, 256] },
         waiting: { n: 100_000, reps: 1 },
         crash: { n: 20_000, reps: 3, ackWaitMs: 5_000 },
+        outbound: { n: 20_000 },
       };
+  let outboundN: number | undefined;
+  let singleN: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = argv[i + 1];
@@ -112,7 +120,7 @@ export function parseArgs(argv: string[]): Config {
         cfg.out = take() ?? cfg.out;
         break;
       case '--single-n':
-        cfg.single.n = num(take(), a);
+        cfg.single.n = singleN = num(take(), a);
         break;
       case '--paced-rate':
         cfg.single.pacedRate = num(take(), a);
@@ -147,6 +155,9 @@ export function parseArgs(argv: string[]): Config {
       case '--crash-n':
         cfg.crash.n = num(take(), a);
         break;
+      case '--outbound-n':
+        outboundN = num(take(), a);
+        break;
       case '--help':
       case '-h':
         process.stdout.write(USAGE + '\n');
@@ -156,5 +167,6 @@ export function parseArgs(argv: string[]): Config {
         throw new Error(`unknown flag ${a}\n${USAGE}`);
     }
   }
+  cfg.outbound.n = outboundN ?? singleN ?? cfg.outbound.n;
   return cfg;
 }

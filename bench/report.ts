@@ -21,7 +21,7 @@ export function fmt(v: number | undefined, unit: string): string {
   if (v === undefined || !Number.isFinite(v)) return '–';
   if (unit === 'ms') return v < 10 ? v.toFixed(1) : Math.round(v).toLocaleString('en-US');
   if (unit === 's') return v.toFixed(1);
-  if (unit === 'MB') return v < 10 ? v.toFixed(1) : Math.round(v).toLocaleString('en-US');
+  if (unit === 'MB' || unit === '%') return v < 10 ? v.toFixed(1) : Math.round(v).toLocaleString('en-US');
   return Math.round(v).toLocaleString('en-US');
 }
 
@@ -46,7 +46,7 @@ export function verdict(m: Metric): string {
   const oursBetter = m.better === 'higher' ? r >= 1 : r <= 1;
   const factor = m.better === 'higher' ? (oursBetter ? r : 1 / r) : oursBetter ? 1 / r : r;
   if (Math.abs(factor - 1) < 0.05) return 'even';
-  return `${oursBetter ? 'ours' : (m.peerName ?? 'peer')} ${factor.toFixed(factor < 10 ? 2 : 0)}× better`;
+  return `${oursBetter ? (m.oursName ?? 'ours') : (m.peerName ?? 'peer')} ${factor.toFixed(factor < 10 ? 2 : 0)}× better`;
 }
 
 export function targetStatus(m: Metric): string {
@@ -71,8 +71,9 @@ export function table(scenarios: ScenarioResult[]): string {
     for (const m of s.metrics) {
       const r = ratio(m);
       const peer = m.peer ? `${m.peerName ?? 'peer'}: ${cell(m.peer, m.unit)}` : '–';
+      const ours = m.oursName && m.ours ? `${m.oursName}: ${cell(m.ours, m.unit)}` : cell(m.ours, m.unit);
       rows.push(
-        `| ${s.id} | ${m.label} | ${m.unit} | ${cell(m.ours, m.unit)} | ${peer} | ${r === undefined ? '–' : r.toFixed(2)} | ${verdict(m)} | ${targetStatus(m)} |`,
+        `| ${s.id} | ${m.label} | ${m.unit} | ${ours} | ${peer} | ${r === undefined ? '–' : r.toFixed(2)} | ${verdict(m)} | ${targetStatus(m)} |`,
       );
     }
   }
@@ -103,7 +104,7 @@ export function svg(report: RunReport): string {
     parts.push(`<text x="20" y="${y + 14}" font-size="14" font-weight="bold">${esc(`${s.id}. ${s.title}`)}</text>`);
     y += 24;
     for (const m of metrics) {
-      const bars: { who: string; s: Spread }[] = [{ who: 'ours', s: m.ours! }];
+      const bars: { who: string; s: Spread }[] = [{ who: m.oursName ?? 'ours', s: m.ours! }];
       if (m.peer && Number.isFinite(m.peer.median)) bars.push({ who: m.peerName ?? 'peer', s: m.peer });
       // Scaled to the larger median; a whisker past the edge is cut there.
       const scaleMax = Math.max(...bars.map((b) => b.s.median)) || 1;
@@ -116,7 +117,7 @@ export function svg(report: RunReport): string {
       bars.forEach((b, i) => {
         const by = y + i * 16;
         const w = Math.max(1, at(b.s.median) - left);
-        const color = colors[b.who] ?? '#334155';
+        const color = colors[i === 0 ? 'ours' : b.who] ?? '#334155';
         parts.push(
           `<rect x="${left}" y="${by}" width="${w.toFixed(1)}" height="12" fill="${color}" rx="2"><title>${esc(`${b.who}: ${fmt(b.s.median, m.unit)} ${m.unit}`)}</title></rect>`,
         );

@@ -15,6 +15,7 @@ import { table, writeResults, type RunReport } from './report.ts';
 import { crashScenario } from './scenarios/crash.ts';
 import { ceilingScenario } from './scenarios/ceiling.ts';
 import { fiveStepScenario } from './scenarios/five-step.ts';
+import { outboundScenario } from './scenarios/outbound.ts';
 import { priorityScenario } from './scenarios/priority.ts';
 import { singleStep } from './scenarios/single-step.ts';
 import { waitingScenario } from './scenarios/waiting.ts';
@@ -28,6 +29,7 @@ const SCENARIOS: Record<number, (env: Env) => Promise<Omit<ScenarioResult, 'id' 
   4: ceilingScenario,
   5: waitingScenario,
   6: crashScenario,
+  7: outboundScenario,
 };
 
 function packageVersion(name: string): string {
@@ -139,7 +141,7 @@ async function main(): Promise<number> {
   }
 
   const finishedAt = new Date();
-  const all = [1, 2, 3, 4, 5, 6].every((i) => cfg.only.includes(i));
+  const all = Object.keys(SCENARIOS).every((i) => cfg.only.includes(Number(i)));
   const report: RunReport = {
     command,
     startedAt: startedAt.toISOString(),

@@ -31,8 +31,10 @@ export interface Metric {
   better: 'higher' | 'lower';
   ours?: Spread;
   peer?: Spread;
-  /** Who the peer column is: 'BullMQ' or 'raw JetStream'. */
+  /** Who the peer column is: 'BullMQ', 'raw JetStream', or 'in-process' (scenario 7). */
   peerName?: string;
+  /** Who the ours column is when it is not simply the runtime as configured (scenario 7: 'outbound', 'responder'). */
+  oursName?: string;
   /** A goal for ours (from the issue), on its median value or on its ratio to the peer's median. */
   target?: { op: '<' | '>='; value: number; text: string; on?: 'value' | 'ratio' };
 }
