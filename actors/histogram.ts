@@ -32,7 +32,11 @@ export const OVERFLOW_BUCKET = LAST_BUCKET + 1;
  * Upper bounds, computed once: `bucketIndex` checks its logarithm estimate against this table, so the bounds a reader gets
  * from {@link bucketUpperBound} (say, for Prometheus `le` labels) are exactly the ones used to file values.
  */
-const UPPER: readonly number[] = Array.from({ length: LAST_BUCKET + 1 }, (_, i) => GAMMA ** i);
+const UPPER: readonly number[] = Array.from({ length: LAST_BUCKET + 1 }, (_, i) =>
+  // The last regular bucket ends at MAX_TRACKED_MS exactly (γ^189 overshoots it): what lies above is overflow, so every
+  // value stays within its bucket's bounds.
+  i === LAST_BUCKET ? MAX_TRACKED_MS : GAMMA ** i,
+);
 
 /** A histogram: sparse buckets plus exact count, sum, min and max. JSON-serialisable as is. */
 export interface Histogram {
