@@ -82,7 +82,8 @@ describe('retries and dead-letter queue', () => {
     await dlq.replay(entry.seq);
     await waitFor('replayed execution completes', async () => (await client.status(id)).status === 'done');
     expect(await dlq.list({ journeyId: 'one-step' })).toHaveLength(0);
-    expect(calls(entry.key).map((a) => a.attempt)).toEqual([1, 2, 3, 1]);
+    // Attempt numbers go on after a replay (a late answer to an old attempt can never pass for the replay's).
+    expect(calls(entry.key).map((a) => a.attempt)).toEqual([1, 2, 3, 4]);
   });
 
   it('dlq - critical executions retry faster, and a non-retryable failure goes straight to the DLQ', async () => {
