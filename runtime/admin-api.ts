@@ -128,6 +128,10 @@ function waitOf(r: ExecutionRecord): ExecutionWait | null {
     case 'approval':
       return { kind: 'approval', stepId: p.stepId };
     case 'action':
+      if (r.awaiting?.key === p.key) {
+        const a = r.awaiting;
+        return { kind: 'result', stepId: p.stepId, action: p.action, attempt: a.attempt, ...iso(a.deadline) };
+      }
       return r.retry?.key === p.key && !r.snap.context.failure
         ? { kind: 'retry', stepId: p.stepId, action: p.action, ...iso(r.retry.dueAt) }
         : { kind: 'action', stepId: p.stepId, action: p.action };

@@ -62,24 +62,28 @@ export const ExecutionWaitSchema = Type.Object(
         Type.Literal('action'),
         Type.Literal('approval'),
         Type.Literal('retry'),
+        Type.Literal('result'),
       ],
       {
         description:
           'timer: a wait, waitUntil or quiet-hours hold falls due at dueAt. event: a waitForEvent step waits for `event` ' +
           'until its timeout at dueAt. action: the action `action` is to run or is running (also while the execution is ' +
           'failed and its dead letter awaits a replay). approval: an action step with approval: true waits for an ' +
-          'approval.granted or approval.rejected event. retry: the action `action` failed and its next attempt is due at dueAt.',
+          'approval.granted or approval.rejected event. retry: the action `action` failed (or is held while its circuit is ' +
+          'open) and its next attempt is due at dueAt. result: attempt `attempt` of the outbound action `action` was sent ' +
+          'and its result is awaited until dueAt.',
       },
     ),
     stepId: Type.String({ description: 'The step that waits.' }),
     dueAt: Type.Optional(
       IsoInstant(
-        'When the timer, the event timeout or the retry falls due (UTC). Absent for action and approval, and for a ' +
+        'When the timer, the event timeout, the retry or the result deadline falls due (UTC). Absent for action and approval, and for a ' +
           'waitUntil whose anchor is missing (due at once).',
       ),
     ),
     event: Type.Optional(Type.String({ description: 'kind event: the event name waited for, e.g. form.submitted.' })),
-    action: Type.Optional(Type.String({ description: 'kind action or retry: the action name, e.g. email.send.' })),
+    action: Type.Optional(Type.String({ description: 'kind action, retry or result: the action name, e.g. email.send.' })),
+    attempt: Type.Optional(Type.Integer({ minimum: 1, description: 'kind result: the attempt whose result is awaited.' })),
   },
   { title: 'execution wait' },
 );

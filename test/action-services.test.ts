@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
+import { executionStatusResult } from '../runtime/admin-api.ts';
 import { JourneyClient } from '../runtime/client.ts';
 import { startRuntime, type Runtime } from '../runtime/runtime.ts';
 import type { ActionsFile } from '../schemas/actions.ts';
@@ -161,6 +162,14 @@ describe('action services', () => {
     const record = await client.record(id);
     expect(record!.awaiting).toMatchObject({ key, attempt: 2 });
     expect(record!.snap.context.data['send']).toBeUndefined();
+    // What `journeys status` and the admin status reply say it waits for.
+    expect(executionStatusResult(id, record!, Date.now()).waiting).toEqual({
+      kind: 'result',
+      stepId: 'send',
+      action: 'email.send',
+      attempt: 2,
+      dueAt: new Date(record!.awaiting!.deadline).toISOString(),
+    });
   });
 
   it('actions - the service is SIGKILLed mid-action and restarted: every execution completes, each key performed once', async () => {

@@ -133,6 +133,8 @@ function describeWait(w: ExecutionWait): string {
       return `action ${w.action ?? '?'} at step ${w.stepId}`;
     case 'retry':
       return `retry of ${w.action ?? '?'} at step ${w.stepId}${due}`;
+    case 'result':
+      return `result of ${w.action ?? '?'} (attempt ${w.attempt ?? '?'}) at step ${w.stepId}, deadline ${w.dueAt ?? '?'}`;
     case 'approval':
       return `approval of step ${w.stepId} (event approval.granted or approval.rejected)`;
   }
