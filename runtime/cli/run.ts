@@ -173,7 +173,7 @@ export const runCommand: Command = {
     'the sample journeys with in-process demo handlers for email.send, sms.send, task.create and webhook.call (a demo ' +
     'only: they print a line, or fail at random under the demo load), except for actions the actions file lists. Every ' +
     'other action follows the actions file (--actions or JRN_ACTIONS; docs/actions-config.md), and without one goes out ' +
-    'as a command on <prefix>.actions.<name>. ' +
+    'as a command on <prefix>.actions.<name> and waits for its service\'s result on <prefix>.results.<name> (docs/actions.md). ' +
     'Logs go to stderr (LOG_LEVEL).',
   example: 'run --no-sample --actions examples/actions.yaml',
   flags: {
