@@ -146,7 +146,16 @@ export async function main(argv: readonly string[], io: Io): Promise<number> {
 const isEntry =
   process.argv[1] !== undefined && import.meta.url === pathToFileURL(realpathSync(resolve(process.argv[1]))).href;
 if (isEntry) {
-  const code = await main(process.argv.slice(2), {
+  const argv = process.argv.slice(2);
+  // A promise rejected with no handler (a stray background task in a library, a bug) ends Node with a stack trace by
+  // default: `run` would stop serving over one stray error. It is one line on stderr instead, and `run` carries on; a
+  // one-shot command that would have succeeded exits 1 still, as the crash made it.
+  let unhandled = false;
+  process.on('unhandledRejection', (reason) => {
+    unhandled = true;
+    process.stderr.write(`journeys: unhandled rejection: ${errorMessage(reason) || String(reason)}\n`);
+  });
+  const code = await main(argv, {
     stdout: (text) => void process.stdout.write(`${text}\n`),
     stderr: (text) => void process.stderr.write(`${text}\n`),
     stderrIsTTY: process.stderr.isTTY === true,
@@ -155,5 +164,5 @@ if (isEntry) {
   // Flush both streams before exiting: a piped stdout may still hold the last lines.
   await new Promise<void>((r) => process.stdout.write('', () => r()));
   await new Promise<void>((r) => process.stderr.write('', () => r()));
-  process.exit(code);
+  process.exit(code === 0 && unhandled && commandWords(argv).words[0] !== 'run' ? 1 : code);
 }
