@@ -53,8 +53,8 @@ export class CircuitBreaker {
   /** Until when held attempts wait: the end of the cool-off, or of the probe in flight. */
   holdUntil(now: number): number {
     if (this.#state === 'open') return Math.max(now, this.#openedAt + this.#s.coolOffMs);
-    // Half-open: until the probe has had time to answer, re-checked at least every cool-off.
-    return Math.max(now, this.#probeAt + Math.min(this.#probeTimeoutMs, this.#s.coolOffMs));
+    // Half-open: until the probe has answered (checked again every cool-off) or its time is up.
+    return Math.max(now, Math.min(this.#probeAt + this.#probeTimeoutMs, now + this.#s.coolOffMs));
   }
 
   /** Decides one attempt; may move open → half-open (returned as a change when it does). */

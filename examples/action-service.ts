@@ -9,6 +9,8 @@
  *
  *   NATS_URL=nats://127.0.0.1:4222 JRN_PREFIX=jrn SERVICE_ACTIONS=email.send node --import tsx examples/action-service.ts
  *
+ * With the roles of deploy/nats/, also NATS_USER=action-service NATS_PASSWORD=… NATS_INBOX_PREFIX=_INBOX_action-service.
+ *
  * SERVICE_BEHAVIOUR picks how it answers, for demos and tests:
  *   ok (default)          performs and answers `{ ok: true, data: { messageId } }`
  *   fail-attempts:N       attempts 1..N answer a retryable failure (SMTP_TEMPFAIL), later ones succeed
@@ -37,7 +39,13 @@ interface Command {
   resultSubject?: string;
 }
 
-const nc = await connect({ servers: process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222', maxReconnectAttempts: -1 });
+// As the `action-service` role of deploy/nats/: its user, and its own inbox prefix (no other role reads its replies).
+const nc = await connect({
+  servers: process.env['NATS_URL'] ?? 'nats://127.0.0.1:4222',
+  maxReconnectAttempts: -1,
+  ...(process.env['NATS_USER'] ? { user: process.env['NATS_USER'], pass: process.env['NATS_PASSWORD'] ?? '' } : {}),
+  ...(process.env['NATS_INBOX_PREFIX'] ? { inboxPrefix: process.env['NATS_INBOX_PREFIX'] } : {}),
+});
 const js = jetstream(nc);
 const jsm = await jetstreamManager(nc);
 const effects = `SVC_EFFECTS_${prefix.toUpperCase()}`;

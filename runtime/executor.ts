@@ -368,7 +368,12 @@ export class Executor {
       const retryable = !(err instanceof RuntimeError) || err.retryable;
       // A deliberate refusal (not retryable) says nothing about the service's health: only retryable failures count.
       actions.recordOutcome(p.action, now, retryable, probe);
-      if (probe && retryable) return this.#hold(record, snap, p, attempt, actions.holdUntil(p.action, now), after); // a failed probe uses no attempt
+      if (probe && retryable) {
+        // A failed probe uses none of the step's attempts, but its number is spent: every command and result of one
+        // key keeps a number of its own (`Nats-Msg-Id` = `<key>:<attempt>` would drop a second probe with the same one).
+        record.spent = (record.spent ?? 0) + 1;
+        return this.#hold(record, snap, p, attempt + 1, actions.holdUntil(p.action, now), after);
+      }
       const spent = record.spent ?? 0;
       const settings = actions.settings(p.action);
       const policy = retryPolicyFor(tier, { ...settings.retry, ...overrideOf(step) }, this.#o.retryDefaults);

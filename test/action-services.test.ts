@@ -49,7 +49,7 @@ const outbound = (extra: Record<string, unknown> = {}): ActionsFile => ({
 
 async function setup(actionConfig: ActionsFile, def = emailJourney(), service: Record<string, string> | false = {}) {
   const prefix = uniqueName('s');
-  const runtime = await startRuntime({ nc, prefix, actionConfig, logger: pino({ level: 'silent' }), monitor: { intervalMs: 500 }, supervisor: false });
+  const runtime = await startRuntime({ nc, prefix, actionConfig, logger: pino({ level: process.env['TEST_LOG'] ?? 'silent' }), monitor: { intervalMs: 500 }, supervisor: false });
   cleanups.push(() => runtime.stop());
   const client = new JourneyClient(nc, prefix);
   await runtime.definitions.deploy(def);

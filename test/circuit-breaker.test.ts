@@ -30,7 +30,7 @@ describe('circuit breaker', () => {
     for (let i = 0; i < 4; i++) b.record(i, true, false);
     expect(b.admit(5_002).admission.pass).toBe(false);
     expect(b.admit(5_003)).toEqual({ admission: { pass: true, probe: true }, change: { state: 'half-open', failureRate: 0 } });
-    expect(b.admit(5_004)).toEqual({ admission: { pass: false, until: 5_003 + 5_000 } });
+    expect(b.admit(5_004)).toEqual({ admission: { pass: false, until: 5_004 + 5_000 } });
     // An answer to an attempt sent before the circuit opened does not decide.
     expect(b.record(5_005, false, false)).toBeUndefined();
     expect(b.record(5_010, true, true)).toEqual({ state: 'open', failureRate: 1 });
