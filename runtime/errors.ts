@@ -20,6 +20,11 @@ export const ErrorCodes = {
   ACTION_TIMEOUT: 'ACTION_TIMEOUT',
   NO_HANDLER: 'NO_HANDLER',
   DLQ_ENTRY_MISSING: 'DLQ_ENTRY_MISSING',
+  /**
+   * A stored dead-letter entry that is not one (not JSON, wrong shape, ids other than its subject's): never shown nor
+   * replayed, listed apart, discarded like any other.
+   */
+  DLQ_ENTRY_MALFORMED: 'DLQ_ENTRY_MALFORMED',
   TIMEOUT: 'TIMEOUT',
   /** An action result that matched no attempt awaiting one (recorded on `<prefix>.rejects.result`). */
   RESULT_UNKNOWN_KEY: 'RESULT_UNKNOWN_KEY',

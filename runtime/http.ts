@@ -16,9 +16,9 @@ export interface HttpOptions {
   port?: number;
   /** @default '0.0.0.0' */
   host?: string;
-  /** A due timer this late means timers fall behind. @default 5000 */
+  /** A due timer this late (held, failing to fire, or unread in its slot) means timers fall behind. @default 5000 */
   maxTimerLagMs?: number;
-  /** Work queued with no handler finishing for this long means consumers stall. @default 60000 */
+  /** Work queued with no handler finishing, or no pass of the timer pump, for this long means a stall. @default 60000 */
   maxStallMs?: number;
   routes?: Record<string, (req: IncomingMessage, res: ServerResponse) => void | Promise<void>>;
 }
@@ -42,7 +42,12 @@ export function health(runtime: Runtime, maxTimerLagMs = 5_000, maxStallMs = 60_
   const checks = {
     // Reconnecting is no reason to restart the process (that would not bring NATS back): readiness says it.
     nats: { ok: !runtime.nc.isClosed(), detail: runtime.nc.isClosed() ? 'connection closed' : runtime.connected ? 'connected' : 'reconnecting' },
-    timers: { ok: t.behindMs <= maxTimerLagMs, detail: `oldest due timer ${t.behindMs} ms behind` },
+    // Behind counts due timers held, failing to fire, or left unread in a slot due to close; a pump that stopped
+    // passing over the slots would leave new ones unread without any of those showing, so its silence counts too.
+    timers: {
+      ok: t.behindMs <= maxTimerLagMs && t.sinceTickMs <= maxStallMs,
+      detail: `oldest due timer ${t.behindMs} ms behind${t.sinceTickMs > maxStallMs ? `; no pass over the slots for ${t.sinceTickMs} ms` : ''}`,
+    },
     consumers: { ok: stalledFor <= maxStallMs, detail: `${d.load} queued or running; no progress for ${stalledFor} ms` },
   };
   return { ok: Object.values(checks).every((c) => c.ok), checks };

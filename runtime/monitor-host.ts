@@ -4,15 +4,22 @@
  * the aggregator lease (a KV entry with a TTL, created with compare-and-set): it merges the latest message of every live
  * instance into `<p>.stats.cluster` (stored for reports) and evaluates the alert thresholds on it, publishing raised and
  * cleared alerts on `<p>.alerts`. When the aggregator dies, its lease expires and another instance takes over.
+ *
+ * Instance stats arrive on a plain subject anyone allowed there can publish on, so each is checked (R30): size, JSON,
+ * the stats schema, the sender's id matching its subject, and the cardinality bounds every real sender keeps. A bad one
+ * is recorded on `<p>.rejects.stats` and ignored. Instances are forgotten three intervals after their last message, and
+ * at most {@link MAX_INSTANCES} are kept, so made-up instance ids cannot grow memory without bound.
  */
 import { createActor, type Actor } from 'xstate';
-import type { Subscription } from '@nats-io/transport-node';
+import type { Msg, Subscription } from '@nats-io/transport-node';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { alertStateProblem, emptyAlertState, evaluateAlerts, type AlertEvent, type AlertState, type Thresholds } from '../actors/alerts.ts';
-import { flushedStats, mergeStats, monitorMachine, type MetricEvent } from '../actors/monitor.ts';
+import { MONITOR_LIMITS, flushedStats, mergeStats, monitorMachine, type MetricEvent } from '../actors/monitor.ts';
 import { TIERS, type Tier } from '../actors/priority.ts';
-import type { CircuitState, StatsMessage } from '../schemas/stats.ts';
+import { STATS_SCHEMA_REFERENCES, StatsMessageSchema, type CircuitState, type StatsMessage } from '../schemas/stats.ts';
 import type { Clock } from './clock.ts';
 import { decodeText, encodeJson } from './codec.ts';
+import { RejectedError } from './errors.ts';
 import type { RuntimeParts } from './runtime.ts';
 
 export interface MonitorHostOptions {
@@ -25,9 +32,13 @@ export interface MonitorHostOptions {
   /** Zone of the Saturday and season flags in stats. @default 'UTC' */
   timeZone?: string;
   onAlert?(e: AlertEvent): void;
+  /** An instance's stats message was refused (recorded on `<p>.rejects.stats`), with its error code: for metrics. */
+  onReject?(code: string): void;
   onError(err: unknown): void;
 }
 
+/** Instances whose latest stats are kept; past it, messages from instances not yet known are dropped until some expire. */
+export const MAX_INSTANCES = 1_000;
 const LEASE_KEY = 'stats-aggregator';
 const BATCH = 256;
 const ALERT_STATE_KEY = 'alerts.state';
@@ -47,6 +58,8 @@ export class MonitorHost {
   #buffer: MetricEvent[] = [];
   /** `at` of each instance's message last merged into a cluster window: each window counts once. */
   readonly #merged = new Map<string, string>();
+  /** Messages from unknown instances dropped since the last tick because {@link MAX_INSTANCES} were kept. */
+  #overflow = 0;
 
   constructor(opts: MonitorHostOptions) {
     this.#o = opts;
@@ -85,6 +98,11 @@ export class MonitorHost {
     return Math.max(1, n);
   }
 
+  /** Instances whose latest stats are kept (live or not yet pruned), at most {@link MAX_INSTANCES}. */
+  get tracked(): number {
+    return this.#latest.size;
+  }
+
   /** This instance's circuit state per action, as last reported (only actions whose breaker ever changed state). */
   circuits(): Map<string, CircuitState> {
     if (!this.#stopped) this.#drain();
@@ -105,13 +123,9 @@ export class MonitorHost {
     this.#actor.start();
     const rt = this.#o.runtime;
     this.#sub = rt.nc.subscribe(`${rt.names.prefix}.stats.instance.*`, {
-      callback: (_err, msg) => {
-        try {
-          const m = JSON.parse(decodeText(msg.data)) as StatsMessage;
-          this.#latest.set(m.instance, { message: m, receivedAt: this.#o.clock.now() });
-        } catch (err) {
-          this.#o.onError(err);
-        }
+      callback: (err, msg) => {
+        if (err) this.#o.onError(err);
+        else this.#receive(msg);
       },
     });
     this.#arm();
@@ -129,6 +143,44 @@ export class MonitorHost {
     this.#actor.stop();
   }
 
+  #receive(msg: Msg): void {
+    let m: StatsMessage;
+    try {
+      m = parseInstanceStats(msg.subject.slice(`${this.#o.runtime.names.prefix}.stats.instance.`.length), msg.data);
+    } catch (err) {
+      if (err instanceof RejectedError) this.#reject(msg, err);
+      else this.#o.onError(err);
+      return;
+    }
+    const now = this.#o.clock.now();
+    if (!this.#latest.has(m.instance) && this.#latest.size >= MAX_INSTANCES) {
+      this.#prune(now);
+      if (this.#latest.size >= MAX_INSTANCES) {
+        this.#overflow++;
+        return;
+      }
+    }
+    this.#latest.set(m.instance, { message: m, receivedAt: now });
+  }
+
+  #reject(msg: Msg, err: RejectedError): void {
+    this.#o.onReject?.(err.code);
+    const rt = this.#o.runtime;
+    const sample = new TextDecoder().decode(msg.data.subarray(0, 1024));
+    const record = { code: err.code, reason: err.message, subject: msg.subject, bytes: msg.data.byteLength, sample, at: this.#o.clock.now() };
+    rt.js.publish(rt.names.rejects('stats'), encodeJson(record)).catch((e: unknown) => this.#o.onError(e));
+  }
+
+  /** Forgets instances not heard from for three intervals (the horizon of {@link instances} and the aggregate). */
+  #prune(now: number): void {
+    const horizon = now - 3 * this.#interval;
+    for (const [id, e] of this.#latest) {
+      if (e.receivedAt >= horizon) continue;
+      this.#latest.delete(id);
+      this.#merged.delete(id);
+    }
+  }
+
   #arm(): void {
     if (this.#stopped) return;
     this.#cancel = this.#o.clock.setTimer(() => {
@@ -143,6 +195,11 @@ export class MonitorHost {
     try {
       const rt = this.#o.runtime;
       const now = this.#o.clock.now();
+      this.#prune(now);
+      if (this.#overflow > 0) {
+        this.#o.onError(new Error(`stats of ${this.#overflow} messages from unknown instances dropped: ${MAX_INSTANCES} instances are tracked already`));
+        this.#overflow = 0;
+      }
       for (const tier of TIERS) {
         const ci = await rt.jsm.consumers.info(rt.names.streams.work, rt.names.workConsumer(tier));
         this.observe({ type: 'queue', at: now, tier, pending: ci.num_pending, ackPending: ci.num_ack_pending });
@@ -230,6 +287,48 @@ export class MonitorHost {
 
 /** Under NATS's default payload limit (1 MiB), dropping the per-journey detail first when thousands of steps make it large. */
 const MAX_STATS_BYTES = 900 * 1024;
+/** Largest instance stats message read: what this host publishes at most, and a margin (NATS's default limit). */
+export const MAX_INSTANCE_STATS_BYTES = 1024 * 1024;
+
+const statsCheck = TypeCompiler.Compile(StatsMessageSchema, [...STATS_SCHEMA_REFERENCES]);
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Parses and checks an instance's stats message published on `<p>.stats.instance.<token>` (R30): within
+ * {@link MAX_INSTANCE_STATS_BYTES}, UTF-8 JSON, the stats schema, sent by the instance its subject names (one instance,
+ * never `cluster`), and keyed groups within the cardinality bounds every instance applies (plus the `_other` group).
+ * Throws `RejectedError`: PAYLOAD_TOO_LARGE, BAD_JSON, BAD_COMMAND.
+ */
+export function parseInstanceStats(token: string, data: Uint8Array): StatsMessage {
+  if (data.byteLength > MAX_INSTANCE_STATS_BYTES) {
+    throw new RejectedError('PAYLOAD_TOO_LARGE', `payload of ${data.byteLength} bytes exceeds the limit of ${MAX_INSTANCE_STATS_BYTES}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(utf8.decode(data));
+  } catch {
+    throw new RejectedError('BAD_JSON', 'payload is not valid UTF-8 JSON');
+  }
+  if (!statsCheck.Check(json)) {
+    const first = typeof json === 'object' && json !== null ? statsCheck.Errors(json).First() : undefined;
+    const path = first ? '$' + first.path.replace(/\//g, '.') : '$';
+    throw new RejectedError('BAD_COMMAND', `${path}: ${first?.message ?? 'not a stats message'}`);
+  }
+  const m = json;
+  if (m.instance === 'cluster' || m.instance !== token) throw new RejectedError('BAD_COMMAND', '$.instance: not the instance its subject names');
+  if (m.instances !== 1) throw new RejectedError('BAD_COMMAND', '$.instances: an instance reports for itself alone (1)');
+  const over = (what: string, n: number, limit: number): void => {
+    if (n > limit + 1) throw new RejectedError('BAD_COMMAND', `${what}: ${n} groups, more than the ${limit} named and "_other"`);
+  };
+  over('$.byVendor', Object.keys(m.byVendor).length, MONITOR_LIMITS.vendors);
+  over('$.cumulative.byVendor', Object.keys(m.cumulative.byVendor).length, MONITOR_LIMITS.vendors);
+  over('$.byJourney', Object.keys(m.byJourney).length, MONITOR_LIMITS.journeys);
+  for (const [id, j] of Object.entries(m.byJourney)) over(`$.byJourney[${JSON.stringify(id.slice(0, 64))}].steps`, Object.keys(j.steps).length, MONITOR_LIMITS.stepsPerJourney);
+  over('$.byAction', Object.keys(m.byAction ?? {}).length, MONITOR_LIMITS.actions);
+  over('$.cumulative.byAction', Object.keys(m.cumulative.byAction ?? {}).length, MONITOR_LIMITS.actions);
+  over('$.circuits', Object.keys(m.circuits ?? {}).length, MONITOR_LIMITS.actions);
+  return m;
+}
 function boundedJson(stats: StatsMessage): Uint8Array {
   const full = encodeJson(stats);
   return full.byteLength <= MAX_STATS_BYTES ? full : encodeJson({ ...stats, byJourney: {} });

@@ -15,7 +15,7 @@ import type { RetryPolicy } from '../actors/retry-policy.ts';
 import { ActionRegistry, type ActionHandler } from './actions.ts';
 import type { ActionsFile } from '../schemas/actions.ts';
 import { systemClock, type Clock } from './clock.ts';
-import { decode, encode } from './codec.ts';
+import { encode, encodeJson } from './codec.ts';
 import { CommandRouter } from './commands.ts';
 import { DefinitionRegistry } from './definitions.ts';
 import { DeadLetters } from './dlq.ts';
@@ -24,7 +24,7 @@ import { Executor, type ExecutorHooks } from './executor.ts';
 import { ensureTopology, type Topology } from './streams.ts';
 import { names, type Names } from './subjects.ts';
 import { TimerService, type TimerEntry } from './timers.ts';
-import { workTarget, type Work } from './work.ts';
+import { asRejected, binaryRejectRecord, checkWork, decodeBounded, maxWorkBytes, parseWorkSubject, type Work } from './work.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { ResultIntake } from './results.ts';
 import { hostname } from 'node:os';
@@ -137,9 +137,11 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       monitor?.observe(event);
     },
   });
-  const dlq = new DeadLetters(js, jsm, n);
   const onError = (err: unknown): void => log.error({ err: errorMessage(err) }, 'runtime error');
+  const dlq = new DeadLetters(js, jsm, n, { recordMalformed: true, onError, now: () => clock.now() });
 
+  // Work messages are checked when read (R30), by the work consumers and by the timers that carry them.
+  const maxWork = maxWorkBytes(opts.maxPayloadBytes ?? 65_536);
   const publishWork = async (subject: string, work: Work, msgId: string): Promise<void> => {
     const h = headers();
     h.set('Nats-Msg-Id', msgId);
@@ -152,6 +154,8 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     clock,
     state: topology.runtime,
     ...(opts.timerSlotMs ? { slotMs: opts.timerSlotMs } : {}),
+    maxWorkBytes: maxWork,
+    onReject: (code) => metrics.rejected(code),
     onError,
     fire: (e: TimerEntry) => publishWork(n.work(tierAt(clock.now(), e.wd, e.tz).tier, e.sup, e.ex), e.work, `tm:${e.id}`),
   });
@@ -200,12 +204,27 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     }
   };
   const handle = async (tier: Tier, msg: JsMsg): Promise<void> => {
-    const { supplierId, executionId } = workTarget(msg.subject);
-    await serial(executionId, () => handleOne(tier, msg, supplierId, executionId));
-  };
-  const handleOne = async (tier: Tier, msg: JsMsg, supplierId: string, executionId: string): Promise<void> => {
+    let target: { supplierId: string; executionId: string };
+    let work: Work;
     try {
-      const outcome = await executor.handle(supplierId, executionId, decode<Work>(msg.data), !msg.redelivered);
+      target = parseWorkSubject(msg.subject);
+      work = checkWork(decodeBounded(msg.data, maxWork), target);
+    } catch (err) {
+      // Bad input (R30): recorded and acknowledged at once, outside any execution's queue. No redelivery can mend it,
+      // and it is no execution's failure, so it is neither retried nor dead-lettered.
+      const rejected = asRejected(err);
+      metrics.rejected(rejected.code);
+      const h = headers();
+      h.set('Nats-Msg-Id', `work:${n.streams.work}:${msg.seq}`); // one record, should it be redelivered meanwhile
+      await js.publish(n.rejects('work'), encodeJson(binaryRejectRecord(rejected, msg.subject, msg.data, clock.now())), { headers: h }).catch(onError);
+      msg.ack();
+      return;
+    }
+    await serial(target.executionId, () => handleOne(tier, msg, target.supplierId, target.executionId, work));
+  };
+  const handleOne = async (tier: Tier, msg: JsMsg, supplierId: string, executionId: string, work: Work): Promise<void> => {
+    try {
+      const outcome = await executor.handle(supplierId, executionId, work, !msg.redelivered);
       if (outcome.ack) msg.ack();
       else msg.nak(outcome.delayMs);
     } catch (err) {
@@ -273,6 +292,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       ...(opts.monitor?.intervalMs ? { intervalMs: opts.monitor.intervalMs } : {}),
       ...(opts.monitor?.timeZone ? { timeZone: opts.monitor.timeZone } : {}),
       onAlert: (e) => log.warn({ alert: e }, `alert ${e.type}: ${e.message}`),
+      onReject: (code) => metrics.rejected(code),
       onError,
     });
     await monitor.start();

@@ -7,15 +7,21 @@
  * work done is proportional to the timers falling due, not to all timers that exist, and a wait of three years costs one
  * stored message. Every instance reads the due slots: the dedup window makes a timer fired twice land once, and any
  * survivor carries on when another instance dies. Servers ≥ 2.12 have message schedules; this design does not need them.
+ *
+ * Every stored entry is checked as it is read (R30): one that is not a timer (not msgpack, wrong shape, a work message
+ * the runtime would refuse, due after its own slot) is recorded on `<prefix>.rejects.timer` and skipped. It still counts
+ * as read, so it neither holds back the slot's other timers nor keeps the slot from being purged.
  */
 import type { JetStreamClient, JetStreamManager, ConsumerMessages } from '@nats-io/jetstream';
 import { atMost } from './at-most.ts';
 import type { KV } from '@nats-io/kv';
 import { headers } from '@nats-io/transport-node';
+import { isValidTimeZone } from '../actors/time.ts';
 import type { Clock } from './clock.ts';
-import { decode, encode } from './codec.ts';
+import { encode, encodeJson } from './codec.ts';
+import { RejectedError } from './errors.ts';
 import type { Names } from './subjects.ts';
-import type { Work } from './work.ts';
+import { MAX_WORK_BYTES, asRejected, binaryRejectRecord, checkWork, decodeBounded, isCalendarDate, isExecutionId, isSupplierId, type Work } from './work.ts';
 
 /** A stored timer: when it fires, `work` is published to the execution's work subject. */
 export interface TimerEntry {
@@ -46,6 +52,10 @@ export interface TimerServiceOptions {
   graceMs?: number;
   /** @default 200 */
   tickMs?: number;
+  /** Largest work message a timer may carry (an entry may be 4 KiB more). @default MAX_WORK_BYTES */
+  maxWorkBytes?: number;
+  /** A stored entry was refused (its record is on `<prefix>.rejects.timer`), with its error code: for metrics. */
+  onReject?(code: string): void;
 }
 
 interface HeapItem {
@@ -53,6 +63,8 @@ interface HeapItem {
   slot: number;
   gen: number;
   entry: TimerEntry;
+  /** Due time of the first try, when firing failed and the timer waits to be tried again. */
+  firstDue?: number;
 }
 
 interface SlotReader {
@@ -65,15 +77,20 @@ interface SlotReader {
   closing: boolean;
   /** Settles when the slot's read loop has ended. */
   done: Promise<void>;
+  /** Since when the stream has held more of the slot's messages than were read (seen when the slot was due to close). */
+  unreadSince: number | undefined;
 }
 
 /** Gap (in slots) past which catching up lists the non-empty slots instead of opening each one. */
 const CATCH_UP_SLOTS = 120;
 const CURSOR_KEY = 'timers.cursor';
+const TIMER_ID = /^[\x21-\x7e]{1,512}$/;
 
 export class TimerService {
-  readonly #o: Required<Omit<TimerServiceOptions, 'fire' | 'onError'>> & Pick<TimerServiceOptions, 'fire' | 'onError'>;
+  readonly #o: Required<Omit<TimerServiceOptions, 'fire' | 'onError' | 'onReject'>> & Pick<TimerServiceOptions, 'fire' | 'onError' | 'onReject'>;
   readonly #heap: HeapItem[] = [];
+  /** Timers whose firing failed, waiting in the heap to be tried again (their lateness counts from the first try). */
+  readonly #retrying = new Set<HeapItem>();
   readonly #readers = new Map<number, SlotReader>();
   #cursor = 0;
   #savedCursor = 0;
@@ -87,7 +104,7 @@ export class TimerService {
   readonly lateness = { count: 0, max: 0, sum: 0 };
 
   constructor(opts: TimerServiceOptions) {
-    this.#o = { slotMs: 60_000, lookaheadMs: 5_000, graceMs: 30_000, tickMs: 200, ...opts };
+    this.#o = { slotMs: 60_000, lookaheadMs: 5_000, graceMs: 30_000, tickMs: 200, maxWorkBytes: MAX_WORK_BYTES, ...opts };
   }
 
   slotOf(ms: number): number {
@@ -119,6 +136,7 @@ export class TimerService {
     await atMost(Promise.all(readers.map((r) => r.done)), 2_000);
     this.#readers.clear();
     this.#heap.length = 0;
+    this.#retrying.clear();
   }
 
   /**
@@ -151,11 +169,18 @@ export class TimerService {
     return this.#firing === 0 && !this.#ticking && (top === undefined || top.due > this.#o.clock.now());
   }
 
-  /** How far the oldest due, unfired timer is behind (0 when none is), and since when the pump last ran. */
-  health(): { behindMs: number; lastTickAt: number } {
-    const top = this.#heap[0];
+  /**
+   * How far the oldest due, unfired timer is behind (0 when none is), and since when the pump last ran. Timers count
+   * that are held and due, that failed to fire and wait for another try (from their first due time), and that a slot
+   * due to close still holds unread (from when that was first seen: a read that keeps failing is noticed too).
+   */
+  health(): { behindMs: number; lastTickAt: number; sinceTickMs: number } {
     const now = this.#o.clock.now();
-    return { behindMs: top && top.due < now ? now - top.due : 0, lastTickAt: this.#lastTickAt };
+    const top = this.#heap[0];
+    let oldest = top && top.due < now ? top.due : now;
+    for (const item of this.#retrying) oldest = Math.min(oldest, item.firstDue ?? item.due);
+    for (const r of this.#readers.values()) if (r.unreadSince !== undefined) oldest = Math.min(oldest, r.unreadSince);
+    return { behindMs: Math.max(0, now - oldest), lastTickAt: this.#lastTickAt, sinceTickMs: this.#lastTickAt > 0 ? Math.max(0, now - this.#lastTickAt) : 0 };
   }
 
   /** Timers read into memory and not fired yet. */
@@ -233,7 +258,7 @@ export class TimerService {
 
   async #open(slot: number): Promise<void> {
     if (this.#readers.has(slot)) return;
-    const reader: SlotReader = { slot, gen: 0, received: 0, outstanding: 0, messages: undefined, closing: false, done: Promise.resolve() };
+    const reader: SlotReader = { slot, gen: 0, received: 0, outstanding: 0, messages: undefined, closing: false, done: Promise.resolve(), unreadSince: undefined };
     this.#readers.set(slot, reader);
     reader.done = this.#read(reader);
   }
@@ -259,8 +284,9 @@ export class TimerService {
           return;
         }
         for await (const m of messages) {
-          const entry = decode<TimerEntry>(m.data);
           reader.received++;
+          const entry = this.#entryOf(reader.slot, m.subject, m.data, m.seq);
+          if (!entry) continue;
           reader.outstanding++;
           this.#push({ due: entry.due, slot: reader.slot, gen, entry });
           this.#wakeAt(entry.due);
@@ -269,6 +295,23 @@ export class TimerService {
         if (this.#running && !reader.closing) this.#o.onError(err);
       }
       if (this.#running && !reader.closing) await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+
+  /** The entry a stored message holds, or undefined when it holds none (recorded as a reject). */
+  #entryOf(slot: number, subject: string, data: Uint8Array, seq: number): TimerEntry | undefined {
+    try {
+      return checkTimerEntry(decodeBounded(data, this.#o.maxWorkBytes + 4_096), { slotMs: this.#o.slotMs, slot });
+    } catch (caught) {
+      const err = asRejected(caught);
+      this.#o.onReject?.(err.code);
+      // Every instance reads every slot, and reads it again after a reconnect: one record per stored message (the
+      // rejects stream drops repeats of a message id within its dedup window).
+      const h = headers();
+      h.set('Nats-Msg-Id', `timer:${this.#o.names.streams.timers}:${seq}`);
+      const record = binaryRejectRecord(err, subject, data, this.#o.clock.now());
+      this.#o.js.publish(this.#o.names.rejects('timer'), encodeJson(record), { headers: h }).catch(this.#o.onError);
+      return undefined;
     }
   }
 
@@ -288,9 +331,13 @@ export class TimerService {
           this.lateness.max = Math.max(this.lateness.max, late);
           const r = this.#readers.get(item.slot);
           if (r && r.gen === item.gen) r.outstanding--;
+          this.#retrying.delete(item);
         } catch (err) {
           this.#o.onError(err);
-          this.#push({ ...item, due: this.#o.clock.now() + 1_000 });
+          this.#retrying.delete(item);
+          const again = { ...item, due: this.#o.clock.now() + 1_000, firstDue: item.firstDue ?? item.due };
+          this.#retrying.add(again);
+          this.#push(again);
         } finally {
           this.#firing--;
         }
@@ -307,9 +354,18 @@ export class TimerService {
       const subject = this.#o.names.timer(reader.slot);
       const info = await this.#o.jsm.streams.info(this.#o.names.streams.timers, { subjects_filter: subject });
       const stored = info.state.subjects?.[subject] ?? 0;
-      if (stored > reader.received) continue; // still reading
+      if (stored > reader.received) {
+        reader.unreadSince ??= this.#o.clock.now(); // still reading, or a read that keeps failing: health() tells
+        continue;
+      }
+      reader.unreadSince = undefined;
       reader.closing = true;
-      await this.#o.jsm.streams.purge(this.#o.names.streams.timers, { filter: subject });
+      try {
+        await this.#o.jsm.streams.purge(this.#o.names.streams.timers, { filter: subject });
+      } catch (err) {
+        reader.closing = false; // tried again next pass, instead of holding the slot open for good
+        throw err;
+      }
       void reader.messages?.close().catch(() => undefined); // not awaited: see stop()
       this.#readers.delete(reader.slot);
     }
@@ -354,4 +410,34 @@ export class TimerService {
     }
     return top;
   }
+}
+
+/**
+ * Checks a decoded value as the timer entry stored in `slot` (R30): string ids with valid supplier and execution tokens
+ * (they become a work subject), a finite due time within the slot or before it (one due after its slot's end would hold
+ * the slot open past its purge; the runtime never stores one there), a known time zone and a calendar wedding date (the
+ * tier is computed from them when it fires), and `work` a message the work consumers would accept for that execution.
+ * Throws `RejectedError` (BAD_COMMAND, INVALID_PAYLOAD).
+ */
+export function checkTimerEntry(value: unknown, where?: { slotMs: number; slot: number }): TimerEntry {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new RejectedError('BAD_COMMAND', '$: not a timer entry');
+  const e = value as Partial<Record<keyof TimerEntry, unknown>>;
+  const bad = (path: string, what: string): never => {
+    throw new RejectedError('BAD_COMMAND', `$.${path}: ${what}`);
+  };
+  // The id becomes a message header (`Nats-Msg-Id`): visible ASCII only, as every id the runtime makes.
+  if (typeof e.id !== 'string' || !TIMER_ID.test(e.id)) bad('id', 'expected 1 to 512 visible ASCII characters');
+  if (typeof e.due !== 'number' || !Number.isFinite(e.due)) bad('due', 'expected a finite number');
+  if (!isSupplierId(e.sup)) bad('sup', 'expected a supplier id');
+  if (!isExecutionId(e.ex)) bad('ex', 'expected an execution id');
+  if (typeof e.tz !== 'string' || e.tz.length > 64 || !isValidTimeZone(e.tz)) bad('tz', 'expected an IANA time zone');
+  if (e.wd !== undefined && (typeof e.wd !== 'string' || !isCalendarDate(e.wd))) bad('wd', 'expected a calendar date');
+  if (where && (e.due as number) >= (where.slot + 1) * where.slotMs) bad('due', `after the end of its slot ${where.slot}`);
+  try {
+    checkWork(e.work, { supplierId: e.sup as string, executionId: e.ex as string });
+  } catch (err) {
+    if (err instanceof RejectedError) throw new RejectedError(err.code, err.message.replace(/^\$/, '$.work'), { cause: err });
+    throw err;
+  }
+  return value as TimerEntry;
 }

@@ -4,7 +4,8 @@
  * - `/`                      the page (`public/index.html`)
  * - `/assets/<file>`         the page's static files (`public/`) and uPlot's two files from `node_modules/uplot/dist`
  * - `/events`                Server-Sent Events: `stats`, `alert`, `decision` (see `live.ts`), `config` first
- * - `/api/dlq`               GET: dead-letter entries (`runtime.dlq.list()`), without their step history
+ * - `/api/dlq`               GET: dead-letter entries (`runtime.dlq.scan()`), without their step history, and the
+ *                             sequences of stored messages that are no entry (`malformed`)
  * - `/api/dlq/replay`        POST `{"seq": 12}`: `runtime.dlq.replay(seq)`
  * - `/api/executions/today`  weddings today and tomorrow (each zone's local dates) from the `<p>_calendar` bucket
  *
@@ -96,6 +97,7 @@ function endpoint(method: 'GET' | 'POST', f: (req: IncomingMessage, res: ServerR
       if (res.headersSent) return;
       if (err instanceof HttpError) fail(res, err.status, err.code, err.message);
       else if (err instanceof RuntimeError && err.code === 'DLQ_ENTRY_MISSING') fail(res, 404, err.code, err.message);
+      else if (err instanceof RuntimeError && err.code === 'DLQ_ENTRY_MALFORMED') fail(res, 422, err.code, err.message);
       else fail(res, 500, 'INTERNAL', errorMessage(err));
     }
   };
@@ -207,10 +209,12 @@ export function dashboardRoutes(runtime: Runtime, opts: DashboardOptions = {}): 
     }),
     '/events': (req, res) => live.handle(req, res),
     '/api/dlq': endpoint('GET', async (_req, res) => {
-      const entries = await runtime.dlq.list({}, 500);
+      const { entries, malformed } = await runtime.dlq.scan({}, 500);
       json(res, 200, {
         ok: true,
         entries: entries.map(({ history, ...e }) => ({ ...e, historyLength: history.length })),
+        // Stored messages that are no entry (R30): listed by sequence so an operator can discard them.
+        malformed: malformed.map(({ seq, reason }) => ({ seq, reason })),
       });
     }),
     '/api/dlq/replay': endpoint('POST', async (req, res) => {
