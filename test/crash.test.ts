@@ -31,12 +31,14 @@ afterAll(async () => {
   await Promise.all(procs.map((p) => p.kill('SIGKILL')));
 });
 
-async function setup(count: number, env: Record<string, string>) {
+/** `instances` runtime processes, all ready before the first start is published. */
+async function setup(count: number, env: Record<string, string>, instances = 1) {
   const prefix = uniqueName('c');
   await createObservationStream(nc, `${prefix.toUpperCase()}OBS`, [`${prefix}obs.>`]);
   const runtimeEnv = { NATS_URL: server.url, JRN_PREFIX: prefix, ACK_WAIT_MS: '2000', ...env };
-  const first = await spawnRuntime(runtimeEnv);
-  procs.push(first);
+  const started = await Promise.all(Array.from({ length: instances }, () => spawnRuntime(runtimeEnv)));
+  procs.push(...started);
+  const first = started[0]!;
   const client = new JourneyClient(nc, prefix);
   await (await client.definitions()).deploy(twoActions);
   const js = jetstream(nc);
@@ -86,9 +88,9 @@ describe('crash safety', () => {
     // Nothing is killed here, so the ack wait can be long: with 2 s, a step still running on a loaded machine is
     // redelivered to the other process and invoked again (by design: its effect dedupes on the key), which is not the
     // sharing this test is about.
-    const { prefix, client, runtimeEnv } = await setup(600, { CONCURRENCY: '16', ACK_WAIT_MS: '30000' });
-    const other = await spawnRuntime(runtimeEnv);
-    procs.push(other);
+    // Both processes are ready before the starts go out: on a busy machine a second process spawned afterwards was
+    // once still loading when the first had done all 1,200 steps.
+    const { prefix, client } = await setup(600, { CONCURRENCY: '16', ACK_WAIT_MS: '30000' }, 2);
     await waitFor('all 600 executions done', async () => (await doneCount(client)) === 600, 45_000, 250);
     const invocations = await readAll<{ key: string; pid: number }>(nc, `${prefix.toUpperCase()}OBS`);
     const perKey = new Map<string, number>();
