@@ -12,7 +12,7 @@ import { decodeText, encodeJson } from './codec.ts';
 import type { DefinitionRegistry } from './definitions.ts';
 import type { DeadLetters } from './dlq.ts';
 import { RejectedError, RuntimeError, errorMessage } from './errors.ts';
-import type { RuntimeParts } from './runtime.ts';
+import type { RuntimeParts } from './parts.ts';
 import { statusOf } from './client.ts';
 import { decodeRecord, type ExecutionRecord } from './execution-record.ts';
 import { parseAdmin, type AdminRequest } from './inbound.ts';

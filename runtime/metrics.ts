@@ -7,7 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { TIERS } from '../actors/priority.ts';
 import { MONITOR_LIMITS, OTHER, type MetricEvent } from '../actors/monitor.ts';
 import type { CircuitState } from '../schemas/stats.ts';
-import type { Runtime } from './runtime.ts';
+import type { MetricsSource } from './parts.ts';
 
 const VENDORS = new Set(['photographer', 'venue', 'caterer', 'florist', 'planner', 'other']);
 const vendor = (v: string): string => (VENDORS.has(v) ? v : 'other');
@@ -38,7 +38,7 @@ export interface RuntimeMetrics {
   decided(concurrency: Record<string, number>, replicas: number): void;
 }
 
-export function createMetrics(runtime: () => Runtime | undefined): RuntimeMetrics {
+export function createMetrics(runtime: () => MetricsSource | undefined): RuntimeMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'journeys_process_' });
   const started = new Counter({ name: 'journeys_executions_started_total', help: 'Executions started.', labelNames: ['tier', 'vendor_type'], registers: [registry] });

@@ -20,7 +20,7 @@ import { STATS_SCHEMA_REFERENCES, StatsMessageSchema, type CircuitState, type St
 import type { Clock } from './clock.ts';
 import { decodeText, encodeJson } from './codec.ts';
 import { RejectedError } from './errors.ts';
-import type { RuntimeParts } from './runtime.ts';
+import type { RuntimeParts } from './parts.ts';
 
 export interface MonitorHostOptions {
   runtime: RuntimeParts;

@@ -78,9 +78,6 @@ export interface RuntimeOptions {
   logger?: Logger;
 }
 
-/** What the monitor and supervisor hosts use of a runtime. */
-export type RuntimeParts = Pick<Runtime, 'nc' | 'js' | 'jsm' | 'names' | 'topology' | 'dispatcher'>;
-
 export interface Runtime {
   readonly names: Names;
   readonly nc: NatsConnection;

@@ -15,7 +15,7 @@ import { decodeText, encodeJson } from './codec.ts';
 import { RejectedError, errorMessage } from './errors.ts';
 import { parseOverride } from './inbound.ts';
 import type { WeddingCalendar } from './calendar.ts';
-import type { RuntimeParts } from './runtime.ts';
+import type { RuntimeParts } from './parts.ts';
 
 export interface SupervisorHostOptions {
   runtime: RuntimeParts;
