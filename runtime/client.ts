@@ -1,8 +1,10 @@
 /**
- * A client of a running journey runtime, for services, the CLI and the test kit: sends commands as requests on
- * `<prefix>.api.<verb>` (answered by any runtime instance) and reads executions, definitions and dead letters directly.
+ * A client of a running journey runtime, for services, the CLI and the test kit: files starts straight into their tier's
+ * work (`publishStart`), sends commands as requests on `<prefix>.api.<verb>` (answered by any runtime instance) and
+ * reads executions, definitions and dead letters directly.
  */
-import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { tierAt } from '../actors/priority.ts';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ControlCommand, EventCommand, StartCommand } from '../schemas/commands.ts';
@@ -10,7 +12,8 @@ import { decodeText, encodeJson } from './codec.ts';
 import { DefinitionRegistry } from './definitions.ts';
 import { DeadLetters } from './dlq.ts';
 import { RejectedError, RuntimeError, type ErrorCode } from './errors.ts';
-import { decodeRecord, type ExecutionRecord } from './execution-record.ts';
+import { decodeRecord, executionIdOf, type ExecutionRecord } from './execution-record.ts';
+import { parseCommand } from './inbound.ts';
 import { names, type CommandVerb, type Names } from './subjects.ts';
 
 export interface ExecutionStatus {
@@ -37,6 +40,7 @@ export class JourneyClient {
   #kv: KV | undefined;
   #defs: DefinitionRegistry | undefined;
   #jsm: JetStreamManager | undefined;
+  #js: JetStreamClient | undefined;
 
   constructor(nc: NatsConnection, prefix = 'jrn') {
     this.#nc = nc;
@@ -51,6 +55,33 @@ export class JourneyClient {
   }
   async control(verb: 'cancel' | 'pause' | 'resume', cmd: ControlCommand, timeoutMs = 5_000): Promise<string[]> {
     return await this.#request(verb, cmd, timeoutMs);
+  }
+
+  /**
+   * Files a start straight into its tier's work stream (the start intake, runtime/intake.ts): no runtime hop and no
+   * reply, and it never waits behind other commands. Checked here as a runtime checks it (a bad one throws
+   * `RejectedError` and is not sent); resolves with the execution id once JetStream has stored it. What a runtime still
+   * refuses (an undeployed journey, a payload over its limit) is recorded on `<prefix>.rejects.start`. Idempotent: the
+   * same start again within the dedup window is stored once, and later it finds its execution already there.
+   */
+  async publishStart(cmd: StartCommand): Promise<string> {
+    return (await this.publishStarts([cmd]))[0]!;
+  }
+
+  /** Many starts as one batch: all checked first (none is sent if one is bad), then published together and acknowledged together. */
+  async publishStarts(cmds: readonly StartCommand[]): Promise<string[]> {
+    const now = Date.now();
+    // The tier is the client's best guess (the definition's zone is the runtime's to know): a runtime moves a start
+    // filed under another tier to its own.
+    const filed = cmds.map((cmd) => {
+      const data = encodeJson(cmd);
+      const body = parseCommand('start', data, Number.POSITIVE_INFINITY).body as StartCommand;
+      const executionId = executionIdOf(body);
+      return { executionId, data, subject: this.names.intake(tierAt(now, body.weddingDate, body.timeZone ?? 'UTC').tier, body.supplierId, executionId) };
+    });
+    const js = (this.#js ??= jetstream(this.#nc));
+    await Promise.all(filed.map((f) => js.publish(f.subject, f.data, { msgID: `start:${f.executionId}` })));
+    return filed.map((f) => f.executionId);
   }
 
   async #request(verb: CommandVerb, body: unknown, timeoutMs: number): Promise<string[]> {

@@ -15,8 +15,8 @@ import { RejectedError, RuntimeError, errorMessage } from './errors.ts';
 import { decodeRecord, executionIdOf } from './execution-record.ts';
 import { parseCommand, type Command } from './inbound.ts';
 import { COMMAND_VERBS, type Names } from './subjects.ts';
-import type { Work } from './work.ts';
-import { seal } from './sealed.ts';
+import { jsonRejectRecord, type Work } from './work.ts';
+import { startTier, startWork, unknownJourney } from './intake.ts';
 
 export interface CommandRouterOptions {
   nc: NatsConnection;
@@ -120,11 +120,8 @@ export class CommandRouter {
       const def = await this.#o.definitions.get(body.journeyId, body.version);
       if (!def) throw new RejectedError('UNKNOWN_JOURNEY', unknownJourney(body.journeyId, body.version));
       const executionId = executionIdOf(body);
-      const tz = body.timeZone ?? def.timeZone ?? 'UTC';
-      const { tier } = tierAt(now, body.weddingDate, tz);
-      const { client, ...rest } = body;
-      const work: Work = { k: 'start', cmd: rest, ...(client ? { pii: seal(client) } : {}), def: { id: def.id, version: def.version } };
-      await this.#publish(this.#o.names.work(tier, body.supplierId, executionId), work, `start:${executionId}`);
+      const tier = startTier(now, body, def);
+      await this.#publish(this.#o.names.work(tier, body.supplierId, executionId), startWork(body, def), `start:${executionId}`);
       return { executionIds: [executionId] };
     }
     const work: Work =
@@ -164,14 +161,9 @@ export class CommandRouter {
 
   async #reject(subject: string, data: Uint8Array, err: RuntimeError): Promise<void> {
     this.#o.onReject?.(err.code);
-    const sample = new TextDecoder().decode(data.subarray(0, 1024));
-    const record = { code: err.code, reason: err.message, subject, bytes: data.byteLength, sample, at: this.#o.clock.now() };
+    const record = jsonRejectRecord(err, subject, data, this.#o.clock.now());
     const verb = subject.slice(subject.lastIndexOf('.') + 1);
     const kind = (COMMAND_VERBS as readonly string[]).includes(verb) ? verb : 'unknown';
     await this.#o.js.publish(this.#o.names.rejects(kind), encodeJson(record)).catch((e: unknown) => this.#o.onError(e));
   }
-}
-
-function unknownJourney(id: string, version: number | undefined): string {
-  return version === undefined ? `journey ${id} is not deployed` : `journey ${id} version ${version} is not deployed`;
 }

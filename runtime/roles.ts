@@ -202,10 +202,11 @@ export function rolePermissions(n: Names): Record<Role, RolePermissions> {
     allowResponses: true,
   };
 
-  const publisherAllow = [...verbs((v) => n.cmd(v)), ...verbs((v) => n.api(v))];
+  // Starts also go straight into the work stream on the start intake, which the runtime checks and re-tiers (intake.ts).
+  const publisherAllow = [...verbs((v) => n.cmd(v)), ...verbs((v) => n.api(v)), n.intake('*', '*', '*')];
   const publisher: RolePermissions = {
     // No JetStream API at all: a publish to `<p>.cmd.*` is answered (PubAck) on the inbox by the stream itself.
-    publish: { allow: publisherAllow, deny: [...denyOthers(n, publisherAllow), '$JS.API.>'] },
+    publish: { allow: publisherAllow, deny: [...denyOthers(n, publisherAllow), n.work('*', '*', '*'), '$JS.API.>'] },
     subscribe: { allow: [inboxOf('publisher')], deny: foreignInboxes('publisher') },
   };
 

@@ -19,12 +19,14 @@ import { encode, encodeJson } from './codec.ts';
 import { CommandRouter } from './commands.ts';
 import { DefinitionRegistry } from './definitions.ts';
 import { DeadLetters } from './dlq.ts';
-import { RuntimeError, errorMessage } from './errors.ts';
+import { RejectedError, RuntimeError, errorMessage } from './errors.ts';
 import { Executor, type ExecutorHooks } from './executor.ts';
 import { ensureTopology, type Topology } from './streams.ts';
 import { names, type Names } from './subjects.ts';
 import { TimerService, type TimerEntry } from './timers.ts';
-import { asRejected, binaryRejectRecord, checkWork, decodeBounded, maxWorkBytes, parseWorkSubject, type Work } from './work.ts';
+import { asRejected, binaryRejectRecord, checkWork, decodeBounded, jsonRejectRecord, maxWorkBytes, parseWorkSubject, type Work } from './work.ts';
+import { isIntakeSubject, parseIntake, startTier, startWork, unknownJourney, type IntakeStart } from './intake.ts';
+import type { JourneyDefinition } from '../schemas/journey-definition.ts';
 import { Dispatcher } from './dispatcher.ts';
 import { ResultIntake } from './results.ts';
 import { hostname } from 'node:os';
@@ -138,7 +140,8 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const dlq = new DeadLetters(js, jsm, n, { recordMalformed: true, onError, now: () => clock.now() });
 
   // Work messages are checked when read (R30), by the work consumers and by the timers that carry them.
-  const maxWork = maxWorkBytes(opts.maxPayloadBytes ?? 65_536);
+  const maxPayload = opts.maxPayloadBytes ?? 65_536;
+  const maxWork = maxWorkBytes(maxPayload);
   const publishWork = async (subject: string, work: Work, msgId: string): Promise<void> => {
     const h = headers();
     h.set('Nats-Msg-Id', msgId);
@@ -200,24 +203,56 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       if (chains.get(executionId) === tail) chains.delete(executionId);
     }
   };
+  // Bad input (R30): recorded and acknowledged at once, outside any execution's queue. No redelivery can mend it, and it
+  // is no execution's failure, so it is neither retried nor dead-lettered.
+  const reject = async (kind: 'work' | 'start', record: ReturnType<typeof jsonRejectRecord>, msg: JsMsg): Promise<void> => {
+    metrics.rejected(record.code);
+    const h = headers();
+    h.set('Nats-Msg-Id', `work:${n.streams.work}:${msg.seq}`); // one record, should it be redelivered meanwhile
+    await js.publish(n.rejects(kind), encodeJson(record), { headers: h }).catch(onError);
+    msg.ack();
+  };
   const handle = async (tier: Tier, msg: JsMsg): Promise<void> => {
+    if (isIntakeSubject(msg.subject)) return await intake(tier, msg);
     let target: { supplierId: string; executionId: string };
     let work: Work;
     try {
       target = parseWorkSubject(msg.subject);
       work = checkWork(decodeBounded(msg.data, maxWork), target);
     } catch (err) {
-      // Bad input (R30): recorded and acknowledged at once, outside any execution's queue. No redelivery can mend it,
-      // and it is no execution's failure, so it is neither retried nor dead-lettered.
-      const rejected = asRejected(err);
-      metrics.rejected(rejected.code);
-      const h = headers();
-      h.set('Nats-Msg-Id', `work:${n.streams.work}:${msg.seq}`); // one record, should it be redelivered meanwhile
-      await js.publish(n.rejects('work'), encodeJson(binaryRejectRecord(rejected, msg.subject, msg.data, clock.now())), { headers: h }).catch(onError);
-      msg.ack();
-      return;
+      return await reject('work', binaryRejectRecord(asRejected(err), msg.subject, msg.data, clock.now()), msg);
     }
     await serial(target.executionId, () => handleOne(tier, msg, target.supplierId, target.executionId, work));
+  };
+  /** A start from the intake: checked like a command, moved when filed under another tier, then run like any start. */
+  const intake = async (tier: Tier, msg: JsMsg): Promise<void> => {
+    let start: IntakeStart;
+    let def: JourneyDefinition | undefined;
+    try {
+      start = parseIntake(msg.subject, msg.data, maxPayload);
+      def = await definitions.get(start.cmd.journeyId, start.cmd.version);
+      if (!def) throw new RejectedError('UNKNOWN_JOURNEY', unknownJourney(start.cmd.journeyId, start.cmd.version));
+    } catch (err) {
+      if (err instanceof RejectedError) return await reject('start', jsonRejectRecord(err, msg.subject, msg.data, clock.now()), msg);
+      onError(err); // the definitions could not be read just now
+      msg.nak(1_000);
+      return;
+    }
+    const { supplierId, executionId } = start;
+    const work = startWork(start.cmd, def);
+    const own = startTier(clock.now(), start.cmd, def);
+    if (own !== tier) {
+      // Filed under another tier (the client knew no zone, or misfiled it): moved, with a dedup id of its own per tier.
+      try {
+        await publishWork(n.work(own, supplierId, executionId), work, `start:${executionId}:${own}`);
+        msg.ack();
+      } catch (err) {
+        onError(err);
+        msg.nak(1_000);
+      }
+      return;
+    }
+    await serial(executionId, () => handleOne(tier, msg, supplierId, executionId, work));
   };
   const handleOne = async (tier: Tier, msg: JsMsg, supplierId: string, executionId: string, work: Work): Promise<void> => {
     try {
@@ -260,7 +295,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     executions: topology.executions,
     definitions,
     clock,
-    maxPayloadBytes: opts.maxPayloadBytes ?? 65_536,
+    maxPayloadBytes: maxPayload,
     onReject: (code) => metrics.rejected(code),
     onError,
   });

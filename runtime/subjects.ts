@@ -13,8 +13,13 @@ export interface Names {
   cmd(verb: CommandVerb): string;
   /** Commands as requests with a reply (validated, then queued): `<p>.api.<verb>`. */
   api(verb: CommandVerb): string;
-  /** Internal work, by tier, supplier and execution. */
-  work(tier: Tier, supplierId: string, executionId: string): string;
+  /** Internal work, by tier, supplier and execution (`'*'` tokens make the wildcard, for permissions). */
+  work(tier: Tier | '*', supplierId: string, executionId: string): string;
+  /**
+   * The start intake: a service's start (the JSON of `cmd.start`) straight into its tier's work, with no router hop
+   * (`JourneyClient.publishStart`). Untrusted: validated and re-tiered when read (runtime/intake.ts).
+   */
+  intake(tier: Tier | '*', supplierId: string, executionId: string): string;
   /** Durable timers, one subject per time slot. */
   timer(slot: number): string;
   /** Outbound action commands for integration services. */
@@ -45,6 +50,7 @@ export function names(prefix = 'jrn'): Names {
     cmd: (verb) => `${prefix}.cmd.${verb}`,
     api: (verb) => `${prefix}.api.${verb}`,
     work: (tier, sup, ex) => `${prefix}.work.${tier}.${sup}.${ex}`,
+    intake: (tier, sup, ex) => `${prefix}.work.${tier}.${sup}.${ex}.start`,
     timer: (slot) => `${prefix}.timer.${slot}`,
     action: (name) => `${prefix}.actions.${name}`,
     result: (name) => `${prefix}.results.${name}`,

@@ -194,6 +194,19 @@ export function binaryRejectRecord(
   return { code: err.code, reason: err.message, subject, bytes: data.byteLength, sample: Buffer.from(data.subarray(0, 64)).toString('hex'), at };
 }
 
+/**
+ * A record for `<prefix>.rejects.<kind>` about a JSON message from a service: its first KiB as text, as the command
+ * router has always recorded them.
+ */
+export function jsonRejectRecord(
+  err: { code: ErrorCode; message: string },
+  subject: string,
+  data: Uint8Array,
+  at: number,
+): { code: ErrorCode; reason: string; subject: string; bytes: number; sample: string; at: number } {
+  return { code: err.code, reason: err.message, subject, bytes: data.byteLength, sample: new TextDecoder().decode(data.subarray(0, 1024)), at };
+}
+
 function freeJson(data: Record<string, unknown> | undefined, root: string): void {
   if (data === undefined) return;
   const problem = jsonLimitProblem(data, FREE_JSON_LIMITS, root) ?? nonJsonProblem(data, root);

@@ -62,6 +62,7 @@ const SAMPLES = {
   admin: `${p}.admin.dlq.replay`,
   override: `${p}.supervisor.override`,
   work: n.work('critical', 'studio-9', EX),
+  intake: n.intake('critical', 'studio-9', EX),
   timer: n.timer(42),
   actions: n.action('email.send'),
   results: n.result('email.send'),
@@ -84,6 +85,7 @@ const MAY_PUBLISH: Record<Role, Sample[]> = {
   runtime: [
     'api',
     'work',
+    'intake',
     'timer',
     'actions',
     'rejects',
@@ -96,7 +98,7 @@ const MAY_PUBLISH: Record<Role, Sample[]> = {
     'kvExecutions',
     'kvDefinitions',
   ],
-  publisher: ['cmd', 'api'],
+  publisher: ['cmd', 'api', 'intake'],
   'action-service': ['results', 'effects'],
   dashboard: [],
   operator: ['api', 'admin', 'override'],
@@ -513,7 +515,7 @@ describe('roles - each role on a real server: what it may do works, what it may 
     );
   });
 
-  it('roles - publisher: commands (PubAck from the stream) and api requests go through; no JetStream API, no executions bucket', async () => {
+  it('roles - publisher: commands and intake starts (PubAck from the stream) and api requests go through; no other work, no JetStream API, no executions bucket', async () => {
     const c = await as('publisher');
     const js = jetstream(c.nc);
     for (const verb of COMMAND_VERBS) {
@@ -521,6 +523,9 @@ describe('roles - each role on a real server: what it may do works, what it may 
       expect(ack.stream).toBe(n.streams.cmd);
       await expectNoResponders(c.nc.request(n.api(verb), '{}', { timeout: 5_000 }));
     }
+    // The start intake: stored by the work stream; any other work subject is the runtime's alone.
+    expect((await js.publish(n.intake('low', 'studio-9', EX), '{}', { headers: withMsgId('roles-intake') })).stream).toBe(n.streams.work);
+    await expectRefused(js.publish(n.work('low', 'studio-9', EX), '{}'));
     await expectRefused(c.nc.request(`${p}.admin.executions.status`, '{"executionId":"ex_1"}', { timeout: 5_000 }));
     await expectRefused(c.nc.request(`${p}.supervisor.override`, '{"clear":true,"by":"x"}', { timeout: 5_000 }));
     await expectRefused(js.publish(n.timer(1), '{}'));
@@ -846,7 +851,7 @@ describe('roles - end to end: the runtime and every other role, with no permissi
         result: { id: 'roles-welcome', version: 1 },
       });
 
-      // The dashboard watches; a publisher starts one execution by request and one fire-and-forget.
+      // The dashboard watches; a publisher starts one execution by request, one fire-and-forget, one on the start intake.
       const dash = await as('dashboard');
       const firstStats = firstMessage(await expectSubscribeAllowed(dash, n.statsCluster), 20_000);
       const pub = await as('publisher');
@@ -859,20 +864,21 @@ describe('roles - end to end: the runtime and every other role, with no permissi
         n.cmd('start'),
         JSON.stringify({ supplierId: 'studio-9', clientId: 'couple-2', journeyId: 'roles-welcome' }),
       );
+      await new JourneyClient(pub.nc, p).publishStart({ supplierId: 'studio-9', clientId: 'couple-3', journeyId: 'roles-welcome' });
 
-      // Both reach the task step after the wait and the email, and are dead-lettered there.
+      // All three reach the task step after the wait and the email, and are dead-lettered there.
       const opClient = new JourneyClient(op.nc, p);
       const dlq = await opClient.dlq();
       const entries = await waitFor(
-        'two dead letters',
+        'three dead letters',
         async () => {
           const list = await dlq.list();
-          return list.length === 2 && list;
+          return list.length === 3 && list;
         },
         30_000,
         100,
       );
-      expect(entries.map((e) => e.stepId)).toEqual(['task', 'task']);
+      expect(entries.map((e) => e.stepId)).toEqual(['task', 'task', 'task']);
       expect(entries.map((e) => e.executionId)).toContain(id);
       expect(svc.performed.sort()).toEqual(entries.map((e) => `${e.executionId}.send.1`).sort());
       const status = await ask(`${p}.admin.executions.status`, { executionId: id });
@@ -889,8 +895,8 @@ describe('roles - end to end: the runtime and every other role, with no permissi
       ]);
       for (const r of [cliStatus, cliDlq, cliLs, cliDefs, scaled]) expect(r.code, r.stderr).toBe(0);
       expect(JSON.parse(cliStatus.stdout)).toMatchObject({ executionId: id, status: 'failed' });
-      expect(JSON.parse(cliDlq.stdout)).toHaveLength(2);
-      expect(JSON.parse(cliLs.stdout)).toHaveLength(2);
+      expect(JSON.parse(cliDlq.stdout)).toHaveLength(3);
+      expect(JSON.parse(cliLs.stdout)).toHaveLength(3);
       expect(JSON.parse(cliDefs.stdout)).toMatchObject([{ id: 'roles-welcome', latest: 1 }]);
       expect(JSON.parse(scaled.stdout)).toMatchObject({
         by: 'alice',
@@ -898,7 +904,7 @@ describe('roles - end to end: the runtime and every other role, with no permissi
         refused: [],
       });
 
-      // The task service is fixed; the operator replays both through the runtime.
+      // The task service is fixed; the operator replays them through the runtime.
       failing = false;
       for (const e of entries) {
         expect(await ask(`${p}.admin.dlq.replay`, { seq: e.seq, by: 'alice' })).toMatchObject({
@@ -916,7 +922,7 @@ describe('roles - end to end: the runtime and every other role, with no permissi
       }
       expect(await dlq.list()).toEqual([]);
       const audit = await readAll<{ action: string; by: string }>(op.nc, n.streams.audit);
-      expect(audit.filter((a) => a.data.action === 'dlq.replay').map((a) => a.data.by)).toEqual(['alice', 'alice']);
+      expect(audit.filter((a) => a.data.action === 'dlq.replay').map((a) => a.data.by)).toEqual(['alice', 'alice', 'alice']);
       expect(audit.some((a) => a.data.action === 'definitions.deploy' && a.data.by === 'alice')).toBe(true);
 
       // The dashboard: live stats, and the CLI's stats and report from the stored history.

@@ -10,6 +10,7 @@ import { seal } from '../runtime/sealed.ts';
 import { checkTimerEntry, type TimerEntry } from '../runtime/timers.ts';
 import { MAX_WORK_BYTES, binaryRejectRecord, maxWorkBytes, parseWork, parseWorkSubject, type Work } from '../runtime/work.ts';
 import { MAX_INSTANCE_STATS_BYTES, parseInstanceStats } from '../runtime/monitor-host.ts';
+import { isIntakeSubject, parseIntake, startTier, startWork } from '../runtime/intake.ts';
 import { MONITOR_LIMITS, applyAll, emptyWindow, toStats, type MetricEvent } from '../actors/monitor.ts';
 
 const cmd = { supplierId: 'acme', clientId: 'c1', journeyId: 'one-step' };
@@ -221,5 +222,51 @@ describe('stats - parseInstanceStats', () => {
     for (const [bytes, code, reason] of cases) expect(refusal(() => parseInstanceStats('rt-1', bytes))).toEqual({ code, reason: expect.stringMatching(reason) });
     const cluster = stats('cluster');
     expect(refusal(() => parseInstanceStats('cluster', encodeJson(cluster))).reason).toMatch(/^\$\.instance: /);
+  });
+});
+
+describe('start intake subjects and bodies (runtime/intake.ts)', () => {
+  const start = { ...cmd, weddingDate: '2031-05-17', timeZone: 'Europe/Paris' };
+  const INTAKE = `jrn.work.critical.acme.${EX}.start`;
+
+  it('intake - told apart from work subjects by its six tokens and final `start`, whatever the ids say', () => {
+    expect(isIntakeSubject(INTAKE)).toBe(true);
+    expect(isIntakeSubject(SUBJECT)).toBe(false);
+    expect(isIntakeSubject(`jrn.work.low.start.${EX}`)).toBe(false); // a supplier named "start": five tokens, work
+    expect(isIntakeSubject(`jrn.work.low.acme.start`)).toBe(false);
+    expect(isIntakeSubject(`jrn.work.low.acme.${EX}.start.x`)).toBe(false);
+  });
+
+  it('intake - a start is parsed with the tier it was filed under; the tier it belongs in comes from the definition zone when it has none', () => {
+    expect(parseIntake(INTAKE, encodeJson(start), 65_536)).toEqual({ filedTier: 'critical', supplierId: 'acme', executionId: EX, cmd: start });
+    // 22:30 UTC on the 15th is the 16th in Paris: one day to go there (critical), two in UTC (high). The start's zone wins.
+    expect(startTier(Date.parse('2031-05-15T22:30:00Z'), start, { timeZone: 'UTC' })).toBe('critical');
+    expect(startTier(Date.parse('2031-05-15T22:30:00Z'), { ...start, timeZone: 'UTC' }, { timeZone: 'Europe/Paris' })).toBe('high');
+    // Eight days ahead in UTC (medium) is seven in Auckland (high) at this hour: a start without a zone takes the definition's.
+    const bare = { ...cmd, weddingDate: '2031-05-17' };
+    const at = Date.parse('2031-05-09T13:00:00Z');
+    expect(startTier(at, bare, {})).toBe('medium');
+    expect(startTier(at, bare, { timeZone: 'Pacific/Auckland' })).toBe('high');
+  });
+
+  it('intake - a start work message keeps the client apart (sealed as the router seals it) and pins the definition version', () => {
+    const work = startWork({ ...start, client: { email: 'a@example.com' } }, { id: 'one-step', version: 3 });
+    expect(work).toEqual({ k: 'start', cmd: start, pii: seal({ email: 'a@example.com' }), def: { id: 'one-step', version: 3 } });
+  });
+
+  it('intake - bad subjects and bodies get BAD_COMMAND, BAD_JSON or PAYLOAD_TOO_LARGE naming what is wrong', () => {
+    const body = encodeJson(start);
+    const cases: [string, Uint8Array, string, RegExp][] = [
+      [`jrn.work.urgent.acme.${EX}.start`, body, 'BAD_COMMAND', /^subject: not /],
+      [`jrn.work.low.acme.notanid.start`, body, 'BAD_COMMAND', /^subject: supplier or execution/],
+      [`jrn.work.low.other.${EX}.start`, body, 'BAD_COMMAND', /^subject: names execution/],
+      [INTAKE, encodeJson({ ...start, clientId: 'c2' }), 'BAD_COMMAND', /^subject: names execution/],
+      [INTAKE, encodeJson({ ...start, reserved: true }), 'BAD_COMMAND', /^\$\.reserved|^\$: /],
+      [INTAKE, encode(start), 'BAD_JSON', /not valid UTF-8 JSON/],
+      [INTAKE, encodeJson({ ...start, data: { pad: 'x'.repeat(100) } }), 'PAYLOAD_TOO_LARGE', /exceeds the limit of 120/],
+    ];
+    for (const [subject, bytes, code, reason] of cases) {
+      expect(refusal(() => parseIntake(subject, bytes, code === 'PAYLOAD_TOO_LARGE' ? 120 : 65_536)), subject).toEqual({ code, reason: expect.stringMatching(reason) });
+    }
   });
 });
