@@ -6,6 +6,9 @@ import { connectionOptionsFromEnv } from '../runtime/connection.ts';
 import type { ActionHandler } from '../runtime/actions.ts';
 import type { ExecutorHooks } from '../runtime/executor.ts';
 import { startRuntime, type Runtime } from '../runtime/runtime.ts';
+import { JourneyClient } from '../runtime/client.ts';
+import type { StartCommand } from '../schemas/commands.ts';
+import { pool } from './stats.ts';
 import { names, type Names } from '../runtime/subjects.ts';
 
 let counter = 0;
@@ -21,6 +24,8 @@ export interface OursRun {
   rt: Runtime;
   /** The producer's own connection (a service publishing commands). */
   producer: NatsConnection;
+  /** The service's client on that connection: starts filed with `publishStart(s)` go straight into their tier's work. */
+  client: JourneyClient;
   js: JetStreamClient;
   jsm: JetStreamManager;
   close(): Promise<void>;
@@ -53,6 +58,7 @@ export async function startOurs(opts: {
     prefix,
     rt,
     producer,
+    client: new JourneyClient(producer, prefix),
     js,
     jsm,
     close: async () => {
@@ -62,6 +68,25 @@ export async function startOurs(opts: {
       await rnc.drain();
     },
   };
+}
+
+/**
+ * Files starts `from` … `from + count - 1` of `items` with the client, in bulks of 100 with 10 bulks in flight (1,000
+ * starts in flight, as the BullMQ side adds its jobs with `addBulk`); `sent(i)` is called for each just before its bulk.
+ */
+export async function fileStarts(
+  client: JourneyClient,
+  items: readonly StartCommand[],
+  from: number,
+  count: number,
+  sent: (i: number) => void,
+): Promise<void> {
+  await pool(Math.ceil(count / 100), 10, async (c) => {
+    const lo = from + c * 100;
+    const hi = Math.min(from + count, lo + 100);
+    for (let i = lo; i < hi; i++) sent(i);
+    await client.publishStarts(items.slice(lo, hi));
+  });
 }
 
 /** Deletes every stream and bucket of a prefix (frees the server's disk and memory between runs). */

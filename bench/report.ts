@@ -53,7 +53,7 @@ export function targetStatus(m: Metric): string {
   if (!m.target) return '';
   const v = m.target.on === 'ratio' ? ratio(m) : m.ours?.median;
   if (v === undefined || !Number.isFinite(v)) return `${m.target.text}: not measured`;
-  const ok = m.target.op === '<' ? v < m.target.value : v >= m.target.value;
+  const ok = m.target.op === '<' ? v < m.target.value : m.target.op === '<=' ? v <= m.target.value : v >= m.target.value;
   return `${m.target.text}: ${ok ? 'MET' : 'MISSED'}`;
 }
 

@@ -36,7 +36,7 @@ export interface Metric {
   /** Who the ours column is when it is not simply the runtime as configured (scenario 7: 'outbound', 'responder'). */
   oursName?: string;
   /** A goal for ours (from the issue), on its median value or on its ratio to the peer's median. */
-  target?: { op: '<' | '>='; value: number; text: string; on?: 'value' | 'ratio' };
+  target?: { op: '<' | '<=' | '>='; value: number; text: string; on?: 'value' | 'ratio' };
 }
 
 export interface ScenarioResult {

@@ -7,7 +7,7 @@
 import { DelayedError } from 'bullmq';
 import { executionIdOf } from '../../runtime/execution-record.ts';
 import { FIVE_STEPS, fiveStep, mixedTier, startBody, BULL_PRIORITY, type StartBody } from '../journeys.ts';
-import { encoder, startOurs } from '../ours.ts';
+import { fileStarts, startOurs } from '../ours.ts';
 import { startPeer, type Job } from '../peer.ts';
 import { Histogram, now, pool, spread, until, type LatencySummary } from '../stats.ts';
 import type { Env, ScenarioResult } from '../types.ts';
@@ -62,7 +62,6 @@ async function oursFive(env: Env, warm: number, n: number): Promise<RunOut> {
     startBody(fiveStep.id, tag, i, mixedTier(i), { guests: guestsOf(i) }),
   );
   const ids = new Map(items.map((b, i) => [executionIdOf(b), i]));
-  const payloads = items.map((b) => encoder.encode(JSON.stringify(b)));
   const run = await startOurs({
     url: env.nats.url,
     base: 'five',
@@ -76,16 +75,12 @@ async function oursFive(env: Env, warm: number, n: number): Promise<RunOut> {
     },
     definitions: [fiveStep],
   });
-  const subject = `${run.prefix}.cmd.start`;
-  const publish = async (i: number): Promise<void> => {
-    tr.t0[i] = now();
-    await run.js.publish(subject, payloads[i]!);
-  };
+  const sent = (i: number): void => void (tr.t0[i] = now());
   try {
-    await pool(warm, 1_000, publish);
+    await fileStarts(run.client, items, 0, warm, sent);
     await until('warm-up done', () => tr.warmDone === warm, 60_000 + warm * 5);
     const start = now();
-    await pool(n, 1_000, (k) => publish(warm + k));
+    await fileStarts(run.client, items, warm, n, sent);
     await until('five-step executions done', () => tr.measuredDone === n, 60_000 + n * 5);
     const seconds = (tr.last - start) / 1000;
     return { n, seconds, stepsPerSec: (FIVE_STEPS * n) / seconds, latency: tr.hist.summary() };

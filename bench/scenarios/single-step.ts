@@ -1,6 +1,7 @@
 /**
- * Scenario 1: single-step journeys, four tiers mixed. Enqueue = the start command publish (ours: `<p>.cmd.start`, awaited
- * PubAck; BullMQ: `addBulk`/`add` with the tier's priority). Complete = the execution's final state is durably written
+ * Scenario 1: single-step journeys, four tiers mixed. Enqueue = the client's start (ours: `JourneyClient.publishStarts`,
+ * filed straight into the tier's work stream, PubAcks awaited; BullMQ: `addBulk` with the tier's priority), in bulks of
+ * 100 with 10 bulks in flight on both sides; the paced phase adds one at a time (`publishStart`, `add`). Complete = the execution's final state is durably written
  * (ours: the executor's `onFinish` hook, after the `done` record is stored in KV; BullMQ: the worker's `completed`
  * event, after the job is moved to completed). The action handler is a no-op on both sides.
  * Per run: a warm-up, then a burst of N (throughput = N / (last completion − first enqueue); the burst's latencies include
@@ -8,7 +9,7 @@
  */
 import { executionIdOf } from '../../runtime/execution-record.ts';
 import { oneStep, startBody, mixedTier, BULL_PRIORITY, type StartBody } from '../journeys.ts';
-import { encoder, startOurs } from '../ours.ts';
+import { fileStarts, startOurs } from '../ours.ts';
 import { startPeer } from '../peer.ts';
 import { Histogram, now, paced, pool, spread, until, type LatencySummary } from '../stats.ts';
 import type { Env, Metric, ScenarioResult } from '../types.ts';
@@ -69,7 +70,6 @@ export async function oursSingle(env: Env, plan: Plan): Promise<RunOut> {
   const tag = `c${Date.now().toString(36)}`;
   const items = bodies(tag, tr.total);
   const ids = new Map(items.map((b, i) => [executionIdOf(b), i]));
-  const payloads = items.map((b) => encoder.encode(JSON.stringify(b)));
   const run = await startOurs({
     url: env.nats.url,
     base: 'one',
@@ -83,21 +83,21 @@ export async function oursSingle(env: Env, plan: Plan): Promise<RunOut> {
     },
     definitions: [oneStep],
   });
-  const subject = `${run.prefix}.cmd.start`;
-  const publish = async (i: number): Promise<void> => {
-    tr.t0[i] = now();
-    await run.js.publish(subject, payloads[i]!);
-  };
+  const addRange = (from: number, count: number): Promise<void> => fileStarts(run.client, items, from, count, (i) => (tr.t0[i] = now()));
   try {
-    await pool(plan.warm, 1_000, publish);
+    await addRange(0, plan.warm);
     await until('warm-up done', () => tr.count.warm === plan.warm, timeoutFor(plan.warm));
     const start = now();
-    await pool(plan.n, 1_000, (k) => publish(plan.warm + k));
+    await addRange(plan.warm, plan.n);
     await until('burst done', () => tr.count.burst === plan.n, timeoutFor(plan.n));
     const seconds = (tr.lastBurst - start) / 1000;
     if (plan.pacedCount > 0) {
       const base = plan.warm + plan.n;
-      await paced(plan.pacedCount, plan.pacedRate, (k) => void publish(base + k).catch(() => undefined));
+      await paced(plan.pacedCount, plan.pacedRate, (k) => {
+        const i = base + k;
+        tr.t0[i] = now();
+        void run.client.publishStart(items[i]!).catch(() => undefined);
+      });
       await until('paced phase done', () => tr.count.paced === plan.pacedCount, timeoutFor(plan.pacedCount));
     }
     return {
