@@ -3,7 +3,8 @@
  * work (`publishStart`), sends commands as requests on `<prefix>.api.<verb>` (answered by any runtime instance) and
  * reads executions, definitions and dead letters directly.
  */
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { AckedPublisher } from './acked-publisher.ts';
 import { tierAt } from '../actors/priority.ts';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -40,7 +41,7 @@ export class JourneyClient {
   #kv: KV | undefined;
   #defs: DefinitionRegistry | undefined;
   #jsm: JetStreamManager | undefined;
-  #js: JetStreamClient | undefined;
+  #publisher: AckedPublisher | undefined;
 
   constructor(nc: NatsConnection, prefix = 'jrn') {
     this.#nc = nc;
@@ -79,8 +80,8 @@ export class JourneyClient {
       const executionId = executionIdOf(body);
       return { executionId, data, subject: this.names.intake(tierAt(now, body.weddingDate, body.timeZone ?? 'UTC').tier, body.supplierId, executionId) };
     });
-    const js = (this.#js ??= jetstream(this.#nc));
-    await Promise.all(filed.map((f) => js.publish(f.subject, f.data, { msgID: `start:${f.executionId}` })));
+    const publisher = (this.#publisher ??= new AckedPublisher(this.#nc));
+    await Promise.all(filed.map((f) => publisher.publish(f.subject, f.data, { msgId: `start:${f.executionId}` })));
     return filed.map((f) => f.executionId);
   }
 

@@ -78,6 +78,12 @@ export interface ExecutorOptions {
   retryDefaults?: Readonly<Record<'critical' | 'default', RetryPolicy>>;
   random?: () => number;
   rateLimiter?: RateLimiter;
+  /**
+   * Writes an execution record with compare-and-set: `expected` is the revision it replaces (a deletion marker's too),
+   * 0 when there is none. Rejects with a "wrong last sequence" error when another writer got there first.
+   * @default `kv.create` / `kv.update`
+   */
+  writeRecord?(executionId: string, value: Uint8Array, expected: number): Promise<unknown>;
 }
 
 type Snap = ExecutionSnapshot;
@@ -198,7 +204,8 @@ export class Executor {
     record.status = snap.status === 'done' ? 'done' : 'active';
     record.updatedAt = this.#o.clock.now();
 
-    const stored = await this.#store(executionId, exists ? entry : null, record, work);
+    // A deletion marker's revision is the one to replace, as `kv.create` does after a delete.
+    const stored = await this.#store(executionId, entry, record, work);
     if (!stored.ack) return stored;
     for (const report of after) report();
     if (record.status === 'done') {
@@ -212,9 +219,9 @@ export class Executor {
   }
 
   /**
-   * Stores the record with compare-and-set (`entry` null: creates it). Timers are stored before the snapshot that refers
-   * to them (a crash in between leaves a harmless stale timer): the step's, a retry's or held attempt's, or an outbound
-   * attempt's deadline.
+   * Stores the record with compare-and-set on `entry`'s revision (null: none yet). Timers are stored before the snapshot
+   * that refers to them (a crash in between leaves a harmless stale timer): the step's, a retry's or held attempt's, or
+   * an outbound attempt's deadline.
    */
   async #store(executionId: string, entry: { revision: number } | null, record: ExecutionRecord, work: Work): Promise<WorkOutcome> {
     const ctx = record.snap.context;
@@ -239,7 +246,9 @@ export class Executor {
       record.scheduled = `w:${a.key}:${a.attempt}:${a.deadline}`;
     }
     try {
-      if (entry) await this.#o.kv.update(executionId, encodeRecord(record), entry.revision);
+      const expected = entry?.revision ?? 0;
+      if (this.#o.writeRecord) await this.#o.writeRecord(executionId, encodeRecord(record), expected);
+      else if (expected > 0) await this.#o.kv.update(executionId, encodeRecord(record), expected);
       else await this.#o.kv.create(executionId, encodeRecord(record));
     } catch (err) {
       // Another writer got there first (a second instance, or a duplicate start): re-run against its state.

@@ -28,6 +28,7 @@ import { asRejected, binaryRejectRecord, checkWork, decodeBounded, jsonRejectRec
 import { isIntakeSubject, parseIntake, startTier, startWork, unknownJourney, type IntakeStart } from './intake.ts';
 import type { JourneyDefinition } from '../schemas/journey-definition.ts';
 import { Dispatcher } from './dispatcher.ts';
+import { AckedPublisher } from './acked-publisher.ts';
 import { ResultIntake } from './results.ts';
 import { hostname } from 'node:os';
 import { thresholdsWith, type Thresholds } from '../actors/alerts.ts';
@@ -142,10 +143,10 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   // Work messages are checked when read (R30), by the work consumers and by the timers that carry them.
   const maxPayload = opts.maxPayloadBytes ?? 65_536;
   const maxWork = maxWorkBytes(maxPayload);
+  // The hot path's stream writes (records, work, timers) await their PubAcks through one inbox (acked-publisher.ts).
+  const acked = new AckedPublisher(nc);
   const publishWork = async (subject: string, work: Work, msgId: string): Promise<void> => {
-    const h = headers();
-    h.set('Nats-Msg-Id', msgId);
-    await js.publish(subject, encode(work), { headers: h });
+    await acked.publish(subject, encode(work), { msgId });
   };
   const timers = new TimerService({
     js,
@@ -157,6 +158,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     maxWorkBytes: maxWork,
     onReject: (code) => metrics.rejected(code),
     onError,
+    publish: (subject, data, msgId) => acked.publish(subject, data, { msgId }),
     fire: (e: TimerEntry) => publishWork(n.work(tierAt(clock.now(), e.wd, e.tz).tier, e.sup, e.ex), e.work, `tm:${e.id}`),
   });
   const executor = new Executor({
@@ -167,6 +169,8 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     clock,
     ...(opts.retry ? { retryDefaults: opts.retry } : {}),
     ...(opts.rateLimit ? { rateLimiter: new RateLimiter(topology.ratelimit, opts.rateLimit) } : {}),
+    writeRecord: (executionId, value, expected) =>
+      acked.publish(`$KV.${n.buckets.executions}.${executionId}`, value, { expectedLastSubjectSequence: expected }),
     hooks: {
       ...opts.hooks,
       deadLetter: async (e) => {
@@ -411,6 +415,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       await step('results', () => results.stop());
       await step('dispatcher', () => dispatcher.stop());
       await step('timers', () => timers.stop());
+      acked.close();
       // Bounded: in one of three dlq test runs a KV write of this last flush never settled (cause not found yet); the
       // counts it holds are a few seconds' worth and the next instance's flushes carry on.
       await atMost(calendar.flush().catch(onError), 2_000);

@@ -43,6 +43,8 @@ export interface TimerServiceOptions {
   state: KV;
   /** Publishes the fired timer's work; must be idempotent on `entry.id`. */
   fire(entry: TimerEntry): Promise<void>;
+  /** Stores a message in a stream and awaits its PubAck (the runtime's `AckedPublisher`). @default `js.publish` */
+  publish?(subject: string, data: Uint8Array, msgId: string): Promise<unknown>;
   onError(err: unknown): void;
   /** @default 60000 */
   slotMs?: number;
@@ -104,7 +106,12 @@ export class TimerService {
   readonly lateness = { count: 0, max: 0, sum: 0 };
 
   constructor(opts: TimerServiceOptions) {
-    this.#o = { slotMs: 60_000, lookaheadMs: 5_000, graceMs: 30_000, tickMs: 200, maxWorkBytes: MAX_WORK_BYTES, ...opts };
+    const publish = async (subject: string, data: Uint8Array, msgId: string): Promise<void> => {
+      const h = headers();
+      h.set('Nats-Msg-Id', msgId);
+      await opts.js.publish(subject, data, { headers: h });
+    };
+    this.#o = { slotMs: 60_000, lookaheadMs: 5_000, graceMs: 30_000, tickMs: 200, maxWorkBytes: MAX_WORK_BYTES, publish, ...opts };
   }
 
   slotOf(ms: number): number {
@@ -158,9 +165,7 @@ export class TimerService {
       await this.#o.fire(entry);
       return;
     }
-    const h = headers();
-    h.set('Nats-Msg-Id', `ts:${entry.id}`);
-    await this.#o.js.publish(this.#o.names.timer(this.slotOf(entry.due)), encode(entry), { headers: h });
+    await this.#o.publish(this.#o.names.timer(this.slotOf(entry.due)), encode(entry), `ts:${entry.id}`);
   }
 
   /** True when no timer is due or being fired right now. */
