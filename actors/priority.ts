@@ -40,7 +40,26 @@ export function tierAt(
   nowMs: number,
   weddingDate: string | undefined,
   timeZone: string,
-): { tier: Tier; priority: number; daysToWedding: number | undefined } {
-  const daysToWedding = weddingDate === undefined ? undefined : daysUntil(nowMs, weddingDate, timeZone);
-  return { ...priorityForDays(daysToWedding), daysToWedding };
+): Readonly<{ tier: Tier; priority: number; daysToWedding: number | undefined }> {
+  if (weddingDate === undefined) return UNKNOWN_DATE;
+  // One step asks for its wedding's tier several times within a second (the start, each metric, the finish): the
+  // answers of the current second are kept. Days change at local midnight, a whole second, so this is exact.
+  const second = Math.floor(nowMs / 1000);
+  if (second !== memoSecond) {
+    memo.clear();
+    memoSecond = second;
+  }
+  const key = `${weddingDate}|${timeZone}`;
+  let hit = memo.get(key);
+  if (hit === undefined) {
+    const daysToWedding = daysUntil(nowMs, weddingDate, timeZone);
+    hit = Object.freeze({ ...priorityForDays(daysToWedding), daysToWedding });
+    if (memo.size < MEMO_LIMIT) memo.set(key, hit);
+  }
+  return hit;
 }
+
+const UNKNOWN_DATE = Object.freeze({ ...priorityForDays(undefined), daysToWedding: undefined });
+const MEMO_LIMIT = 10_000;
+let memoSecond = Number.NaN;
+const memo = new Map<string, Readonly<{ tier: Tier; priority: number; daysToWedding: number }>>();

@@ -103,6 +103,15 @@ function formatDate(year: number, month: number, day: number): string {
   return `${pad(year, 4)}-${pad(month)}-${pad(day)}`;
 }
 
+/** True for `YYYY-MM-DD` naming a day that exists (`2027-02-30` does not). Arithmetic, no `Date`: it runs per command. */
+export function isCalendarDate(date: string): boolean {
+  const m = DATE_RE.exec(date);
+  if (m === null) return false;
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  return month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(Number(m[1]), month);
+}
+
 /** Parses a real calendar date; `2027-02-30` is rejected rather than rolled over. */
 function parseDate(date: string): { year: number; month: number; day: number } {
   const m = DATE_RE.exec(date);

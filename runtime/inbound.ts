@@ -6,7 +6,7 @@ import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import type { TSchema, Static } from '@sinclair/typebox';
 import { durationMs, parseDuration } from '../actors/duration.ts';
 import type { Tier } from '../actors/priority.ts';
-import { isValidTimeZone } from '../actors/time.ts';
+import { isCalendarDate, isValidTimeZone } from '../actors/time.ts';
 import {
   ControlCommandSchema,
   EventCommandSchema,
@@ -196,9 +196,4 @@ function check<T extends TSchema>(c: TypeCheck<T>, value: unknown): Static<T> {
   const first = c.Errors(value).First();
   const path = first ? '$' + first.path.replace(/\//g, '.') : '$';
   throw new RejectedError('BAD_COMMAND', `${path}: ${first?.message ?? 'invalid'}`);
-}
-
-function isCalendarDate(date: string): boolean {
-  const d = new Date(`${date}T00:00:00Z`);
-  return !Number.isNaN(d.getTime()) && d.toISOString().startsWith(date);
 }

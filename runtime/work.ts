@@ -6,7 +6,9 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { TIERS, type Tier } from '../actors/priority.ts';
-import { isValidTimeZone } from '../actors/time.ts';
+import { isCalendarDate, isValidTimeZone } from '../actors/time.ts';
+
+export { isCalendarDate };
 import { ActionResultSchema, type ActionResult } from '../schemas/actions.ts';
 import { ExecutionId, StartCommandSchema, type StartCommand } from '../schemas/commands.ts';
 import { EVENT_NAME_PATTERN, JOURNEY_ID_PATTERN, MAX_VERSION } from '../schemas/journey-definition.ts';
@@ -237,10 +239,4 @@ function describe(v: unknown): string {
   if (v instanceof Uint8Array) return 'binary';
   if (v instanceof Date) return 'a date';
   return typeof v === 'object' ? 'an object of another kind' : `a ${typeof v}`;
-}
-
-/** True for `YYYY-MM-DD` naming a day that exists. */
-export function isCalendarDate(date: string): boolean {
-  const d = new Date(`${date}T00:00:00Z`);
-  return !Number.isNaN(d.getTime()) && d.toISOString().startsWith(date);
 }

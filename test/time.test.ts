@@ -5,6 +5,7 @@ import {
   addDaysToDate,
   daysBetweenDates,
   daysUntil,
+  isCalendarDate,
   isSaturday,
   isValidTimeZone,
   isWeddingSeason,
@@ -364,6 +365,20 @@ describe('time - resolveWaitUntil', () => {
 });
 
 describe('time - properties against an independent oracle', () => {
+  it('time - isCalendarDate agrees with Date on every day of 1999-2101 and on impossible days', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1999, max: 2101 }), fc.integer({ min: 0, max: 13 }), fc.integer({ min: 0, max: 32 }), (y, m, d) => {
+        const date = `${y}-${String(m).padStart(2, '0')}-${String(d).padStart(2, '0')}`;
+        const oracle = new Date(`${date}T00:00:00Z`);
+        const exists = !Number.isNaN(oracle.getTime()) && oracle.toISOString().startsWith(date);
+        expect(isCalendarDate(date)).toBe(exists);
+      }),
+      { numRuns: 5_000 },
+    );
+    for (const bad of ['2027-6-12', '2027-06-12T00:00', ' 2027-06-12', '2100-02-29', '2027-02-29']) expect(isCalendarDate(bad)).toBe(false);
+    for (const good of ['2000-02-29', '2028-02-29', '2027-12-31']) expect(isCalendarDate(good)).toBe(true);
+  });
+
   it('time - zonedToEpoch matches a brute-force offset scan', () => {
     const seen = { gap: 0, overlap: 0 };
     fc.assert(
