@@ -3,8 +3,8 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { connectionOptionsFromEnv } from '../runtime/connection.ts';
-import type { ActionHandler } from '../runtime/actions.ts';
-import type { ExecutorHooks } from '../runtime/executor.ts';
+import type { ActionHandler } from '../runtime/engine/actions.ts';
+import type { ExecutorHooks } from '../runtime/engine/executor.ts';
 import { startRuntime, type Runtime } from '../runtime/runtime.ts';
 import { JourneyClient } from '../runtime/client.ts';
 import type { StartCommand } from '../schemas/commands.ts';

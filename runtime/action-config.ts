@@ -106,7 +106,7 @@ export function validateActionsConfig(value: unknown, where = 'actionConfig'): A
   const defaults = file.defaults ?? {};
   checkEntry(where, ['defaults'], defaults, defaults, 'defaults');
   for (const [name, own] of Object.entries(file.actions ?? {})) {
-    // Shallow, as the runtime applies it (runtime/actions.ts `resolve`): an entry's `retry` or `breaker` replaces the defaults' one.
+    // Shallow, as the runtime applies it (runtime/engine/actions.ts `resolve`): an entry's `retry` or `breaker` replaces the defaults' one.
     checkEntry(where, ['actions', name], own, { ...defaults, ...own }, 'action');
   }
   return file;

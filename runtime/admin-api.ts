@@ -10,11 +10,11 @@ import type { ExecutionStatusResult, ExecutionWait } from '../schemas/admin.ts';
 import { DefinitionInvalidError } from '../schemas/validate.ts';
 import { decodeText, encodeJson } from './codec.ts';
 import type { DefinitionRegistry } from './definitions.ts';
-import type { DeadLetters } from './dlq.ts';
+import type { DeadLetters } from './engine/dlq.ts';
 import { RejectedError, RuntimeError, errorMessage } from './errors.ts';
 import type { RuntimeParts } from './parts.ts';
 import { statusOf } from './client.ts';
-import { decodeRecord, type ExecutionRecord } from './execution-record.ts';
+import { decodeRecord, type ExecutionRecord } from './engine/execution-record.ts';
 import { parseAdmin, type AdminRequest } from './inbound.ts';
 
 export interface AdminApiOptions {

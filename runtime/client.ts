@@ -4,16 +4,16 @@
  * reads executions, definitions and dead letters directly.
  */
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { AckedPublisher } from './acked-publisher.ts';
+import { AckedPublisher } from './engine/acked-publisher.ts';
 import { tierAt } from '../actors/priority.ts';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { ControlCommand, EventCommand, StartCommand } from '../schemas/commands.ts';
 import { decodeText, encodeJson } from './codec.ts';
 import { DefinitionRegistry } from './definitions.ts';
-import { DeadLetters } from './dlq.ts';
+import { DeadLetters } from './engine/dlq.ts';
 import { RejectedError, RuntimeError, type ErrorCode } from './errors.ts';
-import { decodeRecord, executionIdOf, type ExecutionRecord } from './execution-record.ts';
+import { decodeRecord, executionIdOf, type ExecutionRecord } from './engine/execution-record.ts';
 import { parseCommand } from './inbound.ts';
 import { names, type CommandVerb, type Names } from './subjects.ts';
 
@@ -59,7 +59,7 @@ export class JourneyClient {
   }
 
   /**
-   * Files a start straight into its tier's work stream (the start intake, runtime/intake.ts): no runtime hop and no
+   * Files a start straight into its tier's work stream (the start intake, runtime/engine/intake.ts): no runtime hop and no
    * reply, and it never waits behind other commands. Checked here as a runtime checks it (a bad one throws
    * `RejectedError` and is not sent); resolves with the execution id once JetStream has stored it. What a runtime still
    * refuses (an undeployed journey, a payload over its limit) is recorded on `<prefix>.rejects.start`. Idempotent: the

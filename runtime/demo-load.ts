@@ -6,7 +6,7 @@
  */
 import type { StartCommand } from '../schemas/commands.ts';
 import { addDaysToDate, localDate } from '../actors/time.ts';
-import type { ActionHandler } from './actions.ts';
+import type { ActionHandler } from './engine/actions.ts';
 import type { JourneyClient } from './client.ts';
 import { ActionError } from './errors.ts';
 

@@ -5,10 +5,10 @@
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { CircuitState } from '../schemas/stats.ts';
-import type { Dispatcher } from './dispatcher.ts';
-import type { Topology } from './streams.ts';
+import type { Dispatcher } from './engine/dispatcher.ts';
+import type { Topology } from './engine/streams.ts';
 import type { Names } from './subjects.ts';
-import type { TimerService } from './timers.ts';
+import type { TimerService } from './engine/timers.ts';
 
 /** The connection, the topology and the dispatcher: what the monitor, supervisor and admin hosts use. */
 export interface RuntimeParts {

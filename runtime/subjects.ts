@@ -17,7 +17,7 @@ export interface Names {
   work(tier: Tier | '*', supplierId: string, executionId: string): string;
   /**
    * The start intake: a service's start (the JSON of `cmd.start`) straight into its tier's work, with no router hop
-   * (`JourneyClient.publishStart`). Untrusted: validated and re-tiered when read (runtime/intake.ts).
+   * (`JourneyClient.publishStart`). Untrusted: validated and re-tiered when read (runtime/engine/intake.ts).
    */
   intake(tier: Tier | '*', supplierId: string, executionId: string): string;
   /** Durable timers, one subject per time slot. */

@@ -6,7 +6,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { addDuration, parseDuration } from '../actors/duration.ts';
 import type { StartCommand } from '../schemas/commands.ts';
-import type { ActionHandler } from './actions.ts';
+import type { ActionHandler } from './engine/actions.ts';
 import { SimulatedClock } from './clock.ts';
 import { JourneyClient, type ExecutionStatus } from './client.ts';
 import { startRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';

@@ -1,12 +1,12 @@
 /**
- * The runtime's publish path (runtime/acked-publisher.ts) against a real JetStream: PubAcks matched through one inbox,
+ * The runtime's publish path (runtime/engine/acked-publisher.ts) against a real JetStream: PubAcks matched through one inbox,
  * deduplication and compare-and-set answered as the server answers them, and every way a publish can fail surfacing as
  * an error, never as a hang.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { AckedPublisher, PublishError } from '../runtime/acked-publisher.ts';
+import { AckedPublisher, PublishError } from '../runtime/engine/acked-publisher.ts';
 import { useNats, uniqueName } from './harness/nats.ts';
 
 let nc: NatsConnection;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CircuitBreaker, DEFAULT_BREAKER } from '../actors/circuit-breaker.ts';
-import { resolve } from '../runtime/actions.ts';
+import { resolve } from '../runtime/engine/actions.ts';
 
 const settings = { failureRate: 0.5, window: 10, minCalls: 4, withinMs: 60_000, coolOffMs: 5_000 };
 

@@ -4,7 +4,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { pino } from 'pino';
 import { startRuntime } from '../runtime/runtime.ts';
 import { RuntimeError } from '../runtime/errors.ts';
-import { versionAtLeast } from '../runtime/streams.ts';
+import { versionAtLeast } from '../runtime/engine/streams.ts';
 import { JourneyClient } from '../runtime/client.ts';
 import { startCluster, uniqueName, waitFor } from './harness/nats.ts';
 import { oneStep, weddingInDays } from './fixtures.ts';

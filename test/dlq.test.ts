@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { startRuntime, type Runtime } from '../runtime/runtime.ts';
 import { JourneyClient } from '../runtime/client.ts';
 import { ActionError } from '../runtime/errors.ts';
-import type { ActionInvocation } from '../runtime/actions.ts';
+import type { ActionInvocation } from '../runtime/engine/actions.ts';
 import { useNats, uniqueName, waitFor } from './harness/nats.ts';
 import { oneStep, weddingInDays } from './fixtures.ts';
 

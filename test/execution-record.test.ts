@@ -7,9 +7,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { pino } from 'pino';
 import { encode } from '../runtime/codec.ts';
-import { CorruptRecordError, decodeRecord, type ExecutionRecord } from '../runtime/execution-record.ts';
+import { CorruptRecordError, decodeRecord, type ExecutionRecord } from '../runtime/engine/execution-record.ts';
 import { startRuntime, type Runtime } from '../runtime/runtime.ts';
-import type { Work } from '../runtime/work.ts';
+import type { Work } from '../runtime/engine/work.ts';
 import { useNats, uniqueName, waitFor } from './harness/nats.ts';
 import { readAll } from './harness/streams.ts';
 

@@ -3,7 +3,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { JourneyClient } from '../runtime/client.ts';
 import { RejectedError } from '../runtime/errors.ts';
-import { executionIdOf } from '../runtime/execution-record.ts';
+import { executionIdOf } from '../runtime/engine/execution-record.ts';
 import { useNats, uniqueName, waitFor, type TestServer } from './harness/nats.ts';
 import { spawnRuntime, type RuntimeProcess } from './harness/processes.ts';
 import { createObservationStream, readAll, streamCount } from './harness/streams.ts';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { createTestKit, type TestKit } from '../runtime/testkit.ts';
-import type { ActionInvocation } from '../runtime/actions.ts';
-import { executionIdOf } from '../runtime/execution-record.ts';
+import type { ActionInvocation } from '../runtime/engine/actions.ts';
+import { executionIdOf } from '../runtime/engine/execution-record.ts';
 import { pickVariant } from '../actors/execution-state.ts';
 import { useNats, uniqueName } from './harness/nats.ts';
 import { everyStepKind } from './fixtures.ts';

@@ -1,13 +1,13 @@
 /**
  * The executor's stepper must give exactly what XState's own pure functions give, for any sequence of events: it reuses
- * one inert scope per machine where `transition()` builds one per call (runtime/machine-stepper.ts).
+ * one inert scope per machine where `transition()` builds one per call (runtime/engine/machine-stepper.ts).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { initialTransition, transition } from 'xstate';
 import { journeyExecutionMachine, type ExecutionEvent, type ExecutionInput } from '../actors/journey-execution.ts';
 import type { JourneyDefinition } from '../schemas/journey-definition.ts';
-import { stepperFor, type ExecutionSnapshot } from '../runtime/machine-stepper.ts';
+import { stepperFor, type ExecutionSnapshot } from '../runtime/engine/machine-stepper.ts';
 import { everyStepKind } from './fixtures.ts';
 
 const machine = journeyExecutionMachine(everyStepKind as unknown as JourneyDefinition);

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { createTestKit } from '../runtime/testkit.ts';
-import type { ActionInvocation } from '../runtime/actions.ts';
+import type { ActionInvocation } from '../runtime/engine/actions.ts';
 import { DefinitionInvalidError } from '../schemas/validate.ts';
 import { encode } from '../runtime/codec.ts';
-import type { Work } from '../runtime/work.ts';
+import type { Work } from '../runtime/engine/work.ts';
 import { useNats, uniqueName } from './harness/nats.ts';
 
 let nc: NatsConnection;

@@ -26,7 +26,7 @@ import { pino } from 'pino';
 import { TIERS } from '../actors/priority.ts';
 import { GENERATED_CONFIGS } from '../deploy/nats/generate.ts';
 import { JourneyClient } from '../runtime/client.ts';
-import { DeadLetters } from '../runtime/dlq.ts';
+import { DeadLetters } from '../runtime/engine/dlq.ts';
 import { ActionError } from '../runtime/errors.ts';
 import { freePort, natsServerBinary } from '../runtime/nats-server-process.ts';
 import {
@@ -40,7 +40,7 @@ import {
   type SubjectPermission,
 } from '../runtime/roles.ts';
 import { startRuntime, type Runtime } from '../runtime/runtime.ts';
-import { ensureTopology } from '../runtime/streams.ts';
+import { ensureTopology } from '../runtime/engine/streams.ts';
 import { COMMAND_VERBS, names } from '../runtime/subjects.ts';
 import { runCli } from './harness/cli.ts';
 import { waitFor } from './harness/nats.ts';

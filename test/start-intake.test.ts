@@ -1,5 +1,5 @@
 /**
- * The start intake (runtime/intake.ts): starts filed by the client straight into their tier's work stream, with no
+ * The start intake (runtime/engine/intake.ts): starts filed by the client straight into their tier's work stream, with no
  * router hop. They run once each, a misfiled one is moved to its own tier, and whatever a rogue publishes there is
  * refused, recorded and acknowledged while good starts go on.
  */
@@ -10,8 +10,8 @@ import { pino } from 'pino';
 import { startRuntime, type Runtime } from '../runtime/runtime.ts';
 import { JourneyClient } from '../runtime/client.ts';
 import { RejectedError } from '../runtime/errors.ts';
-import { executionIdOf } from '../runtime/execution-record.ts';
-import type { ActionInvocation } from '../runtime/actions.ts';
+import { executionIdOf } from '../runtime/engine/execution-record.ts';
+import type { ActionInvocation } from '../runtime/engine/actions.ts';
 import type { StartCommand } from '../schemas/commands.ts';
 import { useNats, uniqueName, waitFor } from './harness/nats.ts';
 import { readAll, streamCount } from './harness/streams.ts';

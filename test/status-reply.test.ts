@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addDuration, parseDuration } from '../actors/duration.ts';
 import { tierAt } from '../actors/priority.ts';
 import { executionStatusResult } from '../runtime/admin-api.ts';
-import type { ExecutionRecord } from '../runtime/execution-record.ts';
+import type { ExecutionRecord } from '../runtime/engine/execution-record.ts';
 import { createTestKit, type TestKit, type TestKitOptions } from '../runtime/testkit.ts';
 import {
   ExecutionStatusReplySchema,

@@ -5,12 +5,12 @@
 import { describe, expect, it } from 'vitest';
 import { encode, encodeJson } from '../runtime/codec.ts';
 import { RejectedError } from '../runtime/errors.ts';
-import { executionIdOf } from '../runtime/execution-record.ts';
+import { executionIdOf } from '../runtime/engine/execution-record.ts';
 import { seal } from '../runtime/sealed.ts';
-import { checkTimerEntry, type TimerEntry } from '../runtime/timers.ts';
-import { MAX_WORK_BYTES, binaryRejectRecord, maxWorkBytes, parseWork, parseWorkSubject, type Work } from '../runtime/work.ts';
+import { checkTimerEntry, type TimerEntry } from '../runtime/engine/timers.ts';
+import { MAX_WORK_BYTES, binaryRejectRecord, maxWorkBytes, parseWork, parseWorkSubject, type Work } from '../runtime/engine/work.ts';
 import { MAX_INSTANCE_STATS_BYTES, parseInstanceStats } from '../runtime/monitor-host.ts';
-import { isIntakeSubject, parseIntake, startTier, startWork } from '../runtime/intake.ts';
+import { isIntakeSubject, parseIntake, startTier, startWork } from '../runtime/engine/intake.ts';
 import { MONITOR_LIMITS, applyAll, emptyWindow, toStats, type MetricEvent } from '../actors/monitor.ts';
 
 const cmd = { supplierId: 'acme', clientId: 'c1', journeyId: 'one-step' };
@@ -225,7 +225,7 @@ describe('stats - parseInstanceStats', () => {
   });
 });
 
-describe('start intake subjects and bodies (runtime/intake.ts)', () => {
+describe('start intake subjects and bodies (runtime/engine/intake.ts)', () => {
   const start = { ...cmd, weddingDate: '2031-05-17', timeZone: 'Europe/Paris' };
   const INTAKE = `jrn.work.critical.acme.${EX}.start`;
 

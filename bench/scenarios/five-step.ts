@@ -5,7 +5,7 @@
  * the step saved with `job.updateData` after each step and the wait done with `job.moveToDelayed` + `DelayedError`.
  */
 import { DelayedError } from 'bullmq';
-import { executionIdOf } from '../../runtime/execution-record.ts';
+import { executionIdOf } from '../../runtime/engine/execution-record.ts';
 import { FIVE_STEPS, fiveStep, mixedTier, startBody, BULL_PRIORITY, type StartBody } from '../journeys.ts';
 import { fileStarts, startOurs } from '../ours.ts';
 import { startPeer, type Job } from '../peer.ts';

@@ -22,7 +22,7 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import { connect, headers } from '@nats-io/transport-node';
-import { executionIdOf } from '../../runtime/execution-record.ts';
+import { executionIdOf } from '../../runtime/engine/execution-record.ts';
 import { mixedTier, oneStep, startBody, type StartBody } from '../journeys.ts';
 import { encoder, freshPrefix, startOurs, type OursRun } from '../ours.ts';
 import { Histogram, now, paced, pool, spread, until, type LatencySummary } from '../stats.ts';
@@ -311,7 +311,7 @@ async function responderAlone(env: Env, n: number): Promise<{ perSec: number; cp
   const js = jetstream(producer);
   const streams = [`${up}_ACTIONS`, `${up}_RESULTS`];
   try {
-    // As the runtime makes them (runtime/streams.ts).
+    // As the runtime makes them (runtime/engine/streams.ts).
     await jsm.streams.add({
       name: streams[0]!,
       subjects: [`${prefix}.actions.>`],

@@ -12,7 +12,7 @@
  * Only critical items enqueued while low-tier work was still waiting count; the low items left at the end of each phase
  * are reported (the backlog must outlast the phase for the figure to mean anything).
  */
-import type { ActionInvocation } from '../../runtime/actions.ts';
+import type { ActionInvocation } from '../../runtime/engine/actions.ts';
 import { oneStep, startBody, weddingDateFor, BULL_PRIORITY } from '../journeys.ts';
 import { consumerLag, encoder, fileStarts, startOurs } from '../ours.ts';
 import type { StartCommand } from '../../schemas/commands.ts';

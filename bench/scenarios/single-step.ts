@@ -7,7 +7,7 @@
  * Per run: a warm-up, then a burst of N (throughput = N / (last completion − first enqueue); the burst's latencies include
  * queueing), then a paced phase at a fixed rate below both systems' capacity (latency without a backlog).
  */
-import { executionIdOf } from '../../runtime/execution-record.ts';
+import { executionIdOf } from '../../runtime/engine/execution-record.ts';
 import { oneStep, startBody, mixedTier, BULL_PRIORITY, type StartBody } from '../journeys.ts';
 import { fileStarts, startOurs } from '../ours.ts';
 import { startPeer } from '../peer.ts';

@@ -1,7 +1,7 @@
 /** `journeys dlq ls|show|replay|discard`: the dead-letter queue. */
 import { userInfo } from 'node:os';
 import { throttledProgress } from './progress.ts';
-import type { DeadLetters, DlqEntry, DlqFilter } from '../dlq.ts';
+import type { DeadLetters, DlqEntry, DlqFilter } from '../engine/dlq.ts';
 import { errorMessage } from '../errors.ts';
 import { UsageError, type Flags } from './args.ts';
 import type { Command, Context, FlagHelp } from './command.ts';

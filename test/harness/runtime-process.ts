@@ -9,7 +9,7 @@ import { connect, headers } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { pino } from 'pino';
 import { startRuntime } from '../../runtime/runtime.ts';
-import type { ActionInvocation } from '../../runtime/actions.ts';
+import type { ActionInvocation } from '../../runtime/engine/actions.ts';
 import type { ActionsFile } from '../../schemas/actions.ts';
 
 const prefix = process.env['JRN_PREFIX'] ?? 'jrn';

@@ -10,15 +10,15 @@
  */
 import type { JetStreamClient } from '@nats-io/jetstream';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
-import { CircuitBreaker, DEFAULT_BREAKER, type Admission, type BreakerChange, type BreakerSettings } from '../actors/circuit-breaker.ts';
-import { durationMs, parseDuration } from '../actors/duration.ts';
-import type { Tier } from '../actors/priority.ts';
-import type { RetryPolicy } from '../actors/retry-policy.ts';
-import type { ActionCommand, ActionConfig, ActionMode, ActionsFile } from '../schemas/actions.ts';
-import { encodeJson, decodeText } from './codec.ts';
-import { ActionError, errorMessage } from './errors.ts';
-import { FREE_JSON_LIMITS, jsonLimitProblem } from './json-limits.ts';
-import type { Names } from './subjects.ts';
+import { CircuitBreaker, DEFAULT_BREAKER, type Admission, type BreakerChange, type BreakerSettings } from '../../actors/circuit-breaker.ts';
+import { durationMs, parseDuration } from '../../actors/duration.ts';
+import type { Tier } from '../../actors/priority.ts';
+import type { RetryPolicy } from '../../actors/retry-policy.ts';
+import type { ActionCommand, ActionConfig, ActionMode, ActionsFile } from '../../schemas/actions.ts';
+import { encodeJson, decodeText } from '../codec.ts';
+import { ActionError, errorMessage } from '../errors.ts';
+import { FREE_JSON_LIMITS, jsonLimitProblem } from '../json-limits.ts';
+import type { Names } from '../subjects.ts';
 
 export interface ActionInvocation {
   action: string;

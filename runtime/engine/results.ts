@@ -5,12 +5,12 @@
  * malformed or matches no awaiting attempt is recorded on `<prefix>.rejects.result` and acked: never a crash, never a loop.
  */
 import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
-import { atMost } from './at-most.ts';
-import { encodeJson } from './codec.ts';
-import { RejectedError, errorMessage } from './errors.ts';
+import { atMost } from '../at-most.ts';
+import { encodeJson } from '../codec.ts';
+import { RejectedError, errorMessage } from '../errors.ts';
 import type { WorkOutcome } from './executor.ts';
-import { parseResult } from './inbound.ts';
-import type { Names } from './subjects.ts';
+import { parseResult } from '../inbound.ts';
+import type { Names } from '../subjects.ts';
 import type { Work } from './work.ts';
 
 /** Deliveries of a result that arrived before its attempt was stored, before it is given up (and recorded). */

@@ -12,11 +12,11 @@ import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from '@nat
 import { Type } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { headers } from '@nats-io/transport-node';
-import { TIERS } from '../actors/priority.ts';
-import { encode, encodeJson } from './codec.ts';
-import { RejectedError, errorMessage } from './errors.ts';
+import { TIERS } from '../../actors/priority.ts';
+import { encode, encodeJson } from '../codec.ts';
+import { RejectedError, errorMessage } from '../errors.ts';
 import type { DeadLetter } from './executor.ts';
-import type { Names } from './subjects.ts';
+import type { Names } from '../subjects.ts';
 import { binaryRejectRecord, isExecutionId, isSupplierId, type Work } from './work.ts';
 
 export interface DlqEntry extends DeadLetter {

@@ -13,14 +13,14 @@
  * as read, so it neither holds back the slot's other timers nor keeps the slot from being purged.
  */
 import type { JetStreamClient, JetStreamManager, ConsumerMessages } from '@nats-io/jetstream';
-import { atMost } from './at-most.ts';
+import { atMost } from '../at-most.ts';
 import type { KV } from '@nats-io/kv';
 import { headers } from '@nats-io/transport-node';
-import { isValidTimeZone } from '../actors/time.ts';
-import type { Clock } from './clock.ts';
-import { encode, encodeJson } from './codec.ts';
-import { RejectedError } from './errors.ts';
-import type { Names } from './subjects.ts';
+import { isValidTimeZone } from '../../actors/time.ts';
+import type { Clock } from '../clock.ts';
+import { encode, encodeJson } from '../codec.ts';
+import { RejectedError } from '../errors.ts';
+import type { Names } from '../subjects.ts';
 import { MAX_WORK_BYTES, asRejected, binaryRejectRecord, checkWork, decodeBounded, isCalendarDate, isExecutionId, isSupplierId, type Work } from './work.ts';
 
 /** A stored timer: when it fires, `work` is published to the execution's work subject. */

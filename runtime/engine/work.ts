@@ -5,18 +5,18 @@
  */
 import { Type, type TSchema } from '@sinclair/typebox';
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
-import { TIERS, type Tier } from '../actors/priority.ts';
-import { isCalendarDate, isValidTimeZone } from '../actors/time.ts';
+import { TIERS, type Tier } from '../../actors/priority.ts';
+import { isCalendarDate, isValidTimeZone } from '../../actors/time.ts';
 
 export { isCalendarDate };
-import { ActionResultSchema, type ActionResult } from '../schemas/actions.ts';
-import { ExecutionId, StartCommandSchema, type StartCommand } from '../schemas/commands.ts';
-import { EVENT_NAME_PATTERN, JOURNEY_ID_PATTERN, MAX_VERSION } from '../schemas/journey-definition.ts';
-import { decode } from './codec.ts';
-import { RejectedError, errorMessage, type ErrorCode } from './errors.ts';
+import { ActionResultSchema, type ActionResult } from '../../schemas/actions.ts';
+import { ExecutionId, StartCommandSchema, type StartCommand } from '../../schemas/commands.ts';
+import { EVENT_NAME_PATTERN, JOURNEY_ID_PATTERN, MAX_VERSION } from '../../schemas/journey-definition.ts';
+import { decode } from '../codec.ts';
+import { RejectedError, errorMessage, type ErrorCode } from '../errors.ts';
 import { executionIdOf } from './execution-record.ts';
-import { FREE_JSON_LIMITS, jsonLimitProblem } from './json-limits.ts';
-import type { Sealed } from './sealed.ts';
+import { FREE_JSON_LIMITS, jsonLimitProblem } from '../json-limits.ts';
+import type { Sealed } from '../sealed.ts';
 
 export type Work =
   /** The command without `client`: personal data travels sealed in `pii`. `reserved`: its rate-limit slot is taken. */

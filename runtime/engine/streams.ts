@@ -12,9 +12,9 @@ import {
 } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { TIERS } from '../actors/priority.ts';
-import { RuntimeError } from './errors.ts';
-import type { Names } from './subjects.ts';
+import { TIERS } from '../../actors/priority.ts';
+import { RuntimeError } from '../errors.ts';
+import type { Names } from '../subjects.ts';
 
 const MINUTE_NS = 60 * 1_000_000_000;
 const DAY_NS = 24 * 60 * MINUTE_NS;

@@ -7,14 +7,14 @@
 import type { ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import { headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { tierAt } from '../actors/priority.ts';
-import type { Clock } from './clock.ts';
-import { encode, encodeJson } from './codec.ts';
-import type { DefinitionRegistry } from './definitions.ts';
-import { RejectedError, RuntimeError, errorMessage } from './errors.ts';
+import { tierAt } from '../../actors/priority.ts';
+import type { Clock } from '../clock.ts';
+import { encode, encodeJson } from '../codec.ts';
+import type { DefinitionRegistry } from '../definitions.ts';
+import { RejectedError, RuntimeError, errorMessage } from '../errors.ts';
 import { decodeRecord, executionIdOf } from './execution-record.ts';
-import { parseCommand, type Command } from './inbound.ts';
-import { COMMAND_VERBS, type Names } from './subjects.ts';
+import { parseCommand, type Command } from '../inbound.ts';
+import { COMMAND_VERBS, type Names } from '../subjects.ts';
 import { jsonRejectRecord, type Work } from './work.ts';
 import { startTier, startWork, unknownJourney } from './intake.ts';
 

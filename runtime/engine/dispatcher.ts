@@ -7,8 +7,8 @@
  * a tier may borrow slots the others leave idle when no tier with queued work is below its own number.
  */
 import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
-import { TIERS, type Tier } from '../actors/priority.ts';
-import { atMost } from './at-most.ts';
+import { TIERS, type Tier } from '../../actors/priority.ts';
+import { atMost } from '../at-most.ts';
 
 export interface DispatcherOptions {
   js: JetStreamClient;

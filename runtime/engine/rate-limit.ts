@@ -4,7 +4,7 @@
  * first window with room, spread evenly across that window, and the runtime parks it on a durable timer until then.
  */
 import type { KV } from '@nats-io/kv';
-import { decodeText } from './codec.ts';
+import { decodeText } from '../codec.ts';
 
 export interface RateLimitOptions {
   /** Starts per window for a supplier without its own limit. @default 100 */

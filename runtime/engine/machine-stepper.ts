@@ -9,7 +9,7 @@
  * checks that every result equals XState's own functions, so an upgrade that changes the shape fails there first.
  */
 import { createActor, type AnyActorScope, type AnyStateMachine } from 'xstate';
-import type { ExecutionEvent, ExecutionInput, JourneyExecutionMachine } from '../actors/journey-execution.ts';
+import type { ExecutionEvent, ExecutionInput, JourneyExecutionMachine } from '../../actors/journey-execution.ts';
 
 export type ExecutionSnapshot = ReturnType<JourneyExecutionMachine['resolveState']>;
 

@@ -6,11 +6,11 @@
 import { createHash } from 'node:crypto';
 import { Kind, Type, TypeRegistry } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
-import type { ExecutionContext } from '../actors/execution-state.ts';
-import type { StartCommand } from '../schemas/commands.ts';
-import { decode, encode } from './codec.ts';
-import { RuntimeError, errorMessage } from './errors.ts';
-import type { Sealed } from './sealed.ts';
+import type { ExecutionContext } from '../../actors/execution-state.ts';
+import type { StartCommand } from '../../schemas/commands.ts';
+import { decode, encode } from '../codec.ts';
+import { RuntimeError, errorMessage } from '../errors.ts';
+import type { Sealed } from '../sealed.ts';
 
 export interface ExecutionRecord {
   v: 1;

@@ -8,12 +8,12 @@
  * its subject names, and its tier is computed again from the wedding date in the definition's time zone; a start filed
  * under another tier is moved to its own. It carries no flags (a `reserved` field is refused by the closed schema).
  */
-import { TIERS, tierAt, type Tier } from '../actors/priority.ts';
-import type { StartCommand } from '../schemas/commands.ts';
-import { RejectedError } from './errors.ts';
+import { TIERS, tierAt, type Tier } from '../../actors/priority.ts';
+import type { StartCommand } from '../../schemas/commands.ts';
+import { RejectedError } from '../errors.ts';
 import { executionIdOf } from './execution-record.ts';
-import { parseCommand } from './inbound.ts';
-import { seal } from './sealed.ts';
+import { parseCommand } from '../inbound.ts';
+import { seal } from '../sealed.ts';
 import { isExecutionId, isSupplierId, type Work } from './work.ts';
 
 export interface IntakeStart {

@@ -8,21 +8,21 @@
  * re-issues the execution's pending timer (deduplicated), so a crash between any two of these steps loses nothing.
  */
 import type { KV } from '@nats-io/kv';
-import type { ExecutionEvent, Outcome } from '../actors/execution-state.ts';
-import type { JourneyExecutionMachine } from '../actors/journey-execution.ts';
-import { tierAt, type Tier } from '../actors/priority.ts';
-import { retryDelayMs, retryPolicyFor, type RetryPolicy } from '../actors/retry-policy.ts';
-import { parseDuration, durationMs } from '../actors/duration.ts';
-import type { JourneyDefinition } from '../schemas/journey-definition.ts';
+import type { ExecutionEvent, Outcome } from '../../actors/execution-state.ts';
+import type { JourneyExecutionMachine } from '../../actors/journey-execution.ts';
+import { tierAt, type Tier } from '../../actors/priority.ts';
+import { retryDelayMs, retryPolicyFor, type RetryPolicy } from '../../actors/retry-policy.ts';
+import { parseDuration, durationMs } from '../../actors/duration.ts';
+import type { JourneyDefinition } from '../../schemas/journey-definition.ts';
 import { resultOf, type ActionInvocation, type ActionRegistry, type Attempted } from './actions.ts';
-import { unseal } from './sealed.ts';
-import type { Clock } from './clock.ts';
-import type { DefinitionRegistry } from './definitions.ts';
-import { ActionError, RuntimeError, errorMessage } from './errors.ts';
+import { unseal } from '../sealed.ts';
+import type { Clock } from '../clock.ts';
+import type { DefinitionRegistry } from '../definitions.ts';
+import { ActionError, RuntimeError, errorMessage } from '../errors.ts';
 import { decodeRecord, encodeRecord, type ExecutionRecord } from './execution-record.ts';
 import type { TimerEntry, TimerService } from './timers.ts';
 import type { Work } from './work.ts';
-import type { MetricEvent } from '../actors/monitor.ts';
+import type { MetricEvent } from '../../actors/monitor.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { stepperFor, type ExecutionSnapshot } from './machine-stepper.ts';
 
