@@ -93,9 +93,26 @@ function representative(index: number, max: number): number {
  */
 export function record(h: Histogram, ms: number): Histogram {
   if (!Number.isFinite(ms)) return h;
+  const out: HistogramDraft = { ...h, buckets: h.buckets.slice() };
+  recordInto(out, ms);
+  return out;
+}
+
+/** A histogram being built: its bucket list is its own to change (the `[index, count]` pairs are replaced, never changed). */
+export interface HistogramDraft {
+  buckets: (readonly [number, number])[];
+  count: number;
+  sum: number;
+  min: number;
+  max: number;
+}
+
+/** Adds one value to `h` in place, as {@link record} does to a copy: for batches that own their histograms. */
+export function recordInto(h: HistogramDraft, ms: number): void {
+  if (!Number.isFinite(ms)) return;
   const v = Math.max(0, ms);
   const index = bucketIndex(v);
-  const buckets = h.buckets.slice();
+  const buckets = h.buckets;
   // Binary search: the first position whose index is >= `index`.
   let lo = 0;
   let hi = buckets.length;
@@ -107,13 +124,10 @@ export function record(h: Histogram, ms: number): Histogram {
   const at = buckets[lo];
   if (at !== undefined && at[0] === index) buckets[lo] = [index, at[1] + 1];
   else buckets.splice(lo, 0, [index, 1]);
-  return {
-    buckets,
-    count: h.count + 1,
-    sum: h.sum + v,
-    min: h.count === 0 ? v : Math.min(h.min, v),
-    max: h.count === 0 ? v : Math.max(h.max, v),
-  };
+  h.min = h.count === 0 ? v : Math.min(h.min, v);
+  h.max = h.count === 0 ? v : Math.max(h.max, v);
+  h.count += 1;
+  h.sum += v;
 }
 
 /** A histogram of `values` (convenience for tests and batch building). */

@@ -22,7 +22,7 @@ import type {
   StatsMessage,
   StepStats,
 } from '../schemas/stats.ts';
-import { emptyHistogram, merge as mergeHistogram, mean, quantile, record, type Histogram } from './histogram.ts';
+import { emptyHistogram, merge as mergeHistogram, mean, quantile, recordInto, type Histogram, type HistogramDraft } from './histogram.ts';
 import { TIERS, type Tier } from './priority.ts';
 import { isSaturday, isWeddingSeason, localDate } from './time.ts';
 
@@ -223,23 +223,51 @@ type Activity =
   | Extract<MetricEvent, { type: 'execution.started' | 'execution.finished' }>
   | (Extract<MetricEvent, { type: 'step.finished' }> & { outcome: 'done' | 'retry' | 'dead' });
 
-function bump(g: WindowGroup, e: Activity): WindowGroup {
+function bump<G extends WindowGroup>(d: Draft, g: G, e: Activity): G {
+  const m = writable(d, g);
   switch (e.type) {
     case 'execution.started':
-      return { ...g, started: g.started + 1 };
+      m.started += 1;
+      break;
     case 'step.finished': {
       const field = e.outcome === 'done' ? 'stepsDone' : e.outcome === 'retry' ? 'retried' : 'failed';
+      m[field] += 1;
       // Failed attempts count in the latency too: a step that times out is exactly the slow step worth seeing.
-      return { ...g, [field]: g[field] + 1, stepLatency: record(g.stepLatency, e.ms) };
+      m.stepLatency = recordOwned(d, m.stepLatency, e.ms);
+      break;
     }
     case 'execution.finished':
-      return { ...g, [e.outcome]: g[e.outcome] + 1, executionLatency: record(g.executionLatency, e.ms) };
+      m[e.outcome] += 1;
+      m.executionLatency = recordOwned(d, m.executionLatency, e.ms);
+      break;
   }
+  return m;
 }
 
-function bumpStep(s: WindowStep, e: Extract<Activity, { type: 'step.finished' }>): WindowStep {
-  const field = e.outcome === 'done' ? 'done' : e.outcome === 'retry' ? 'retried' : 'failed';
-  return { ...s, [field]: s[field] + 1, latency: record(s.latency, e.ms) };
+function bumpStep(d: Draft, s: WindowStep, e: Extract<Activity, { type: 'step.finished' }>): WindowStep {
+  const m = writable(d, s);
+  m[e.outcome === 'done' ? 'done' : e.outcome === 'retry' ? 'retried' : 'failed'] += 1;
+  m.latency = recordOwned(d, m.latency, e.ms);
+  return m;
+}
+
+/** `v` itself when this batch made it, else a shallow copy that the batch now owns and may change. */
+function writable<T extends object>(d: Draft, v: T): T {
+  if (d.owned.has(v)) return v;
+  const copy = { ...v };
+  d.owned.add(copy);
+  return copy;
+}
+
+/** `h` plus `ms`, changing `h` itself when this batch owns it (one copy per histogram per batch, not per event). */
+function recordOwned(d: Draft, h: Histogram, ms: number): Histogram {
+  let w = h as HistogramDraft;
+  if (!d.owned.has(h)) {
+    w = { ...h, buckets: h.buckets.slice() };
+    d.owned.add(w);
+  }
+  recordInto(w, ms);
+  return w;
 }
 
 /**
@@ -251,6 +279,8 @@ interface Draft {
   w: StatsWindow & { errors: [string, number][] };
   /** Journeys whose `steps` record is already a private copy. */
   ownSteps: Set<string>;
+  /** Groups and histograms this batch made: changed in place by the batch's later events instead of copied again. */
+  owned: WeakSet<object>;
 }
 
 /** Writes an own property even for the key `__proto__`, where plain assignment would set the prototype. */
@@ -272,10 +302,15 @@ function addError(errors: [string, number][], message: string): void {
   if (entry !== undefined) errors[i] = [entry[0], entry[1] + 1];
 }
 
-function bumpAction(a: WindowAction, e: Extract<MetricEvent, { type: 'step.finished' }>): WindowAction {
-  if (e.outcome === 'held') return { ...a, held: a.held + 1 };
-  const field = e.outcome === 'done' ? 'ok' : 'failed';
-  return { ...a, [field]: a[field] + 1, latency: record(a.latency, e.ms) };
+function bumpAction(d: Draft, a: WindowAction, e: Extract<MetricEvent, { type: 'step.finished' }>): WindowAction {
+  const m = writable(d, a);
+  if (e.outcome === 'held') {
+    m.held += 1;
+    return m;
+  }
+  m[e.outcome === 'done' ? 'ok' : 'failed'] += 1;
+  m.latency = recordOwned(d, m.latency, e.ms);
+  return m;
 }
 
 /**
@@ -311,7 +346,7 @@ function fold(d: Draft, e: MetricEvent): void {
   }
   if (e.type === 'step.finished') {
     const actionKey = slot(w.byAction, keyOf(e.action), MONITOR_LIMITS.actions);
-    put(w.byAction, actionKey, bumpAction(own(w.byAction, actionKey) ?? emptyAction(), e));
+    put(w.byAction, actionKey, bumpAction(d, own(w.byAction, actionKey) ?? emptyAction(), e));
     // Held: no attempt was made, so no step, vendor or journey counts it (nor its errors or latency).
     if (e.outcome === 'held') return;
   }
@@ -325,7 +360,7 @@ function foldActivity(d: Draft, event: Activity): void {
   const vendorKey = slot(w.byVendor, vendorType, MONITOR_LIMITS.vendors);
   const journeyKey = slot(w.byJourney, keyOf(event.journeyId), MONITOR_LIMITS.journeys);
   const old = own(w.byJourney, journeyKey);
-  const journey = bump(old ?? emptyJourney(vendorType), event) as WindowJourney;
+  const journey = bump(d, old ?? emptyJourney(vendorType), event);
   if (old !== undefined && old.vendorType !== vendorType) journey.vendorType = MIXED;
   if (event.type === 'step.finished') {
     if (!d.ownSteps.has(journeyKey)) {
@@ -333,14 +368,14 @@ function foldActivity(d: Draft, event: Activity): void {
       d.ownSteps.add(journeyKey);
     }
     const stepKey = slot(journey.steps, keyOf(event.stepId), MONITOR_LIMITS.stepsPerJourney);
-    put(journey.steps, stepKey, bumpStep(own(journey.steps, stepKey) ?? emptyStep(), event));
+    put(journey.steps, stepKey, bumpStep(d, own(journey.steps, stepKey) ?? emptyStep(), event));
     if (event.outcome !== 'done') addError(w.errors, normaliseError(event.error));
   }
   put(w.byJourney, journeyKey, journey);
-  put(w.byVendor, vendorKey, bump(own(w.byVendor, vendorKey) ?? emptyGroup(), event));
-  w.byTier[tier] = bump(w.byTier[tier], event);
-  w.totals = bump(w.totals, event);
-  if (event.weddingDay) w.weddingDay = bump(w.weddingDay, event);
+  put(w.byVendor, vendorKey, bump(d, own(w.byVendor, vendorKey) ?? emptyGroup(), event));
+  w.byTier[tier] = bump(d, w.byTier[tier], event);
+  w.totals = bump(d, w.totals, event);
+  if (event.weddingDay) w.weddingDay = bump(d, w.weddingDay, event);
 }
 
 /** `window` with `events` folded in, in order: a new window; `window` and everything it holds are left unchanged. */
@@ -357,6 +392,7 @@ export function applyAll(window: StatsWindow, events: Iterable<MetricEvent>): St
       errors: [...window.errors] as [string, number][],
     },
     ownSteps: new Set(),
+    owned: new WeakSet(),
   };
   for (const event of events) fold(d, event);
   return d.w;
