@@ -32,6 +32,8 @@ export const ErrorCodes = {
   RESULT_NOT_AWAITED: 'RESULT_NOT_AWAITED',
   /** A stored execution record that does not decode to the shape the executor relies on. */
   RECORD_CORRUPT: 'RECORD_CORRUPT',
+  /** An event whose data would grow the execution's data past its bound (refused; the execution is unchanged). */
+  DATA_TOO_LARGE: 'DATA_TOO_LARGE',
 } as const;
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 

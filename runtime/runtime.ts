@@ -209,7 +209,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   };
   // Bad input (R30): recorded and acknowledged at once, outside any execution's queue. No redelivery can mend it, and it
   // is no execution's failure, so it is neither retried nor dead-lettered.
-  const reject = async (kind: 'work' | 'start', record: ReturnType<typeof jsonRejectRecord>, msg: JsMsg): Promise<void> => {
+  const reject = async (kind: 'work' | 'start' | 'event', record: ReturnType<typeof jsonRejectRecord>, msg: JsMsg): Promise<void> => {
     metrics.rejected(record.code);
     const h = headers();
     h.set('Nats-Msg-Id', `work:${n.streams.work}:${msg.seq}`); // one record, should it be redelivered meanwhile
@@ -261,7 +261,8 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const handleOne = async (tier: Tier, msg: JsMsg, supplierId: string, executionId: string, work: Work): Promise<void> => {
     try {
       const outcome = await executor.handle(supplierId, executionId, work, !msg.redelivered);
-      if (outcome.ack) msg.ack();
+      if (outcome.ack && outcome.refused) await reject('event', binaryRejectRecord(outcome.refused, msg.subject, msg.data, clock.now()), msg);
+      else if (outcome.ack) msg.ack();
       else msg.nak(outcome.delayMs);
     } catch (err) {
       const attempts = msg.info.deliveryCount;

@@ -12,7 +12,7 @@ import type { Clock } from '../clock.ts';
 import { encode, encodeJson } from '../codec.ts';
 import type { DefinitionRegistry } from '../definitions.ts';
 import { RejectedError, RuntimeError, errorMessage } from '../errors.ts';
-import { decodeRecord, executionIdOf } from './execution-record.ts';
+import { dataTooLarge, decodeRecord, executionIdOf } from './execution-record.ts';
 import { parseCommand, type Command } from '../inbound.ts';
 import { COMMAND_VERBS, type Names } from '../subjects.ts';
 import { jsonRejectRecord, type Work } from './work.ts';
@@ -135,6 +135,8 @@ export class CommandRouter {
       const e = await this.#o.executions.get(executionId);
       if (!e || e.value.length === 0) throw new RejectedError('UNKNOWN_EXECUTION', `no execution ${executionId}`);
       const ctx = decodeRecord(e.value).snap.context;
+      const tooLarge = cmd.verb === 'event' ? dataTooLarge(ctx.data, cmd.body.data) : undefined;
+      if (tooLarge) throw new RejectedError('DATA_TOO_LARGE', tooLarge);
       const { tier } = tierAt(now, ctx.weddingDate, ctx.timeZone);
       await this.#publish(this.#o.names.work(tier, ctx.supplierId, executionId), work, msgId ? `${msgId}:${executionId}` : undefined);
     }

@@ -148,3 +148,17 @@ export function executionIdOf(cmd: Pick<StartCommand, 'supplierId' | 'clientId' 
   }
   return out;
 }
+
+/**
+ * Largest execution data (`context.data`, msgpack) an event may leave behind: events merge their data into it, and a
+ * record past the server's 1 MB message limit could never be written again. An event that would pass it is refused with
+ * `DATA_TOO_LARGE` and changes nothing.
+ */
+export const MAX_DATA_BYTES = 256 * 1024;
+
+/** The `DATA_TOO_LARGE` reason when `data` merged with `extra` (keys replaced, as events merge) passes {@link MAX_DATA_BYTES}, else undefined. */
+export function dataTooLarge(data: Record<string, unknown>, extra: Record<string, unknown> | undefined): string | undefined {
+  if (!extra || Object.keys(extra).length === 0) return undefined;
+  const bytes = encode({ ...data, ...extra }).byteLength;
+  return bytes > MAX_DATA_BYTES ? `the execution's data would be ${bytes} bytes with this event's, over the limit of ${MAX_DATA_BYTES}` : undefined;
+}

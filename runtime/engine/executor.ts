@@ -19,7 +19,7 @@ import { unseal } from '../sealed.ts';
 import type { Clock } from '../clock.ts';
 import type { DefinitionRegistry } from '../definitions.ts';
 import { ActionError, RuntimeError, errorMessage } from '../errors.ts';
-import { decodeRecord, encodeRecord, type ExecutionRecord } from './execution-record.ts';
+import { dataTooLarge, decodeRecord, encodeRecord, type ExecutionRecord } from './execution-record.ts';
 import type { TimerEntry, TimerService } from './timers.ts';
 import type { Work } from './work.ts';
 import type { MetricEvent } from '../../actors/monitor.ts';
@@ -31,7 +31,7 @@ import { stepperFor, type ExecutionSnapshot } from './machine-stepper.ts';
  * (recorded by the caller). `early`: a result for an attempt whose sending is not stored yet (try again shortly).
  */
 export type WorkOutcome =
-  | { ack: true; ignored?: { code: IgnoredResult; message: string } }
+  | { ack: true; ignored?: { code: IgnoredResult; message: string }; refused?: { code: 'DATA_TOO_LARGE'; message: string } }
   | { ack: false; delayMs: number; reason: 'conflict' | 'early' };
 
 /** Why a service's result was not applied. */
@@ -163,6 +163,9 @@ export class Executor {
       if (record.status === 'done') {
         return work.k === 'result' ? ignored('RESULT_NOT_AWAITED', `execution ${executionId} has finished`) : { ack: true };
       }
+      // Checked where every path of an event meets (the router checks requests too, to answer them).
+      const tooLarge = work.k === 'event' ? dataTooLarge(record.snap.context.data, work.data) : undefined;
+      if (tooLarge) return { ack: true, refused: { code: 'DATA_TOO_LARGE', message: tooLarge } };
       if (work.k === 'result' || work.k === 'timeout') {
         const match = matchArrival(work, record);
         if (match !== 'apply') return match;
