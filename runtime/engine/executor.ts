@@ -28,7 +28,8 @@ import { stepperFor, type ExecutionSnapshot } from './machine-stepper.ts';
 
 /**
  * The outcome the dispatcher turns into an ack or a nak. `ignored`: an action result that matched no attempt awaiting one
- * (recorded by the caller). `early`: a result for an attempt whose sending is not stored yet (try again shortly).
+ * (recorded by the caller). `refused`: an event not applied, whose refusal the caller records. `early`: a result for an
+ * attempt whose sending is not stored yet (try again shortly).
  */
 export type WorkOutcome =
   | { ack: true; ignored?: { code: IgnoredResult; message: string }; refused?: { code: 'DATA_TOO_LARGE'; message: string } }
