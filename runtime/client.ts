@@ -14,7 +14,7 @@ import { DefinitionRegistry } from './definitions.ts';
 import { DeadLetters } from './engine/dlq.ts';
 import { RejectedError, RuntimeError, type ErrorCode } from './errors.ts';
 import { decodeRecord, executionIdOf, type ExecutionRecord } from './engine/execution-record.ts';
-import { parseCommand } from './inbound.ts';
+import { checkStart } from './inbound.ts';
 import { names, type CommandVerb, type Names } from './subjects.ts';
 
 export interface ExecutionStatus {
@@ -75,8 +75,8 @@ export class JourneyClient {
     // The tier is the client's best guess (the definition's zone is the runtime's to know): a runtime moves a start
     // filed under another tier to its own.
     const filed = cmds.map((cmd) => {
-      const data = encodeJson(cmd);
-      const body = parseCommand('start', data, Number.POSITIVE_INFINITY).body as StartCommand;
+      const body = checkStart(cmd);
+      const data = encodeJson(body);
       const executionId = executionIdOf(body);
       return { executionId, data, subject: this.names.intake(tierAt(now, body.weddingDate, body.timeZone ?? 'UTC').tier, body.supplierId, executionId) };
     });

@@ -78,24 +78,28 @@ export function parseResult(data: Uint8Array): ActionResult {
   return body;
 }
 
+/** Validates a start command already parsed (or built by a client); throws `RejectedError` with the reason. */
+export function checkStart(value: unknown): StartCommand {
+  const body = check(checks.start, value);
+  if (body.timeZone !== undefined && !isValidTimeZone(body.timeZone)) {
+    throw new RejectedError('BAD_COMMAND', `$.timeZone: unknown IANA time zone "${body.timeZone}"`);
+  }
+  if (body.weddingDate !== undefined && !isCalendarDate(body.weddingDate)) {
+    throw new RejectedError('BAD_COMMAND', `$.weddingDate: "${body.weddingDate}" is not a calendar date`);
+  }
+  if (body.bookedAt !== undefined && Number.isNaN(Date.parse(body.bookedAt))) {
+    throw new RejectedError('BAD_COMMAND', `$.bookedAt: "${body.bookedAt}" is not a valid instant`);
+  }
+  bounded(body.data);
+  return body;
+}
+
 /** Parses and validates a command payload; throws `RejectedError` with the reason. */
 export function parseCommand(verb: string, data: Uint8Array, maxBytes: number): Command {
   const json = parseJson(data, maxBytes);
   switch (verb as CommandVerb) {
-    case 'start': {
-      const body = check(checks.start, json);
-      if (body.timeZone !== undefined && !isValidTimeZone(body.timeZone)) {
-        throw new RejectedError('BAD_COMMAND', `$.timeZone: unknown IANA time zone "${body.timeZone}"`);
-      }
-      if (body.weddingDate !== undefined && !isCalendarDate(body.weddingDate)) {
-        throw new RejectedError('BAD_COMMAND', `$.weddingDate: "${body.weddingDate}" is not a calendar date`);
-      }
-      if (body.bookedAt !== undefined && Number.isNaN(Date.parse(body.bookedAt))) {
-        throw new RejectedError('BAD_COMMAND', `$.bookedAt: "${body.bookedAt}" is not a valid instant`);
-      }
-      bounded(body.data);
-      return { verb: 'start', body };
-    }
+    case 'start':
+      return { verb: 'start', body: checkStart(json) };
     case 'event': {
       const body = check(checks.event, json);
       bounded(body.data);

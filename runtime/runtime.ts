@@ -24,7 +24,7 @@ import { Executor, type ExecutorHooks } from './engine/executor.ts';
 import { ensureTopology, type Topology } from './engine/streams.ts';
 import { names, type Names } from './subjects.ts';
 import { TimerService, type TimerEntry } from './engine/timers.ts';
-import { asRejected, binaryRejectRecord, checkWork, decodeBounded, jsonRejectRecord, maxWorkBytes, parseWorkSubject, type Work } from './engine/work.ts';
+import { asRejected, binaryRejectRecord, checkWork, decodeBounded, jsonRejectRecord, maxWorkBytes, parseWorkSubject, type RejectRecord, type Work } from './engine/work.ts';
 import { isIntakeSubject, parseIntake, startTier, startWork, unknownJourney, type IntakeStart } from './engine/intake.ts';
 import type { JourneyDefinition } from '../schemas/journey-definition.ts';
 import { Dispatcher } from './engine/dispatcher.ts';
@@ -209,7 +209,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   };
   // Bad input (R30): recorded and acknowledged at once, outside any execution's queue. No redelivery can mend it, and it
   // is no execution's failure, so it is neither retried nor dead-lettered.
-  const reject = async (kind: 'work' | 'start' | 'event', record: ReturnType<typeof jsonRejectRecord>, msg: JsMsg): Promise<void> => {
+  const reject = async (kind: 'work' | 'start' | 'event', record: RejectRecord, msg: JsMsg): Promise<void> => {
     metrics.rejected(record.code);
     const h = headers();
     h.set('Nats-Msg-Id', `work:${n.streams.work}:${msg.seq}`); // one record, should it be redelivered meanwhile

@@ -183,30 +183,31 @@ export function decodeBounded(bytes: Uint8Array, maxBytes: number): unknown {
   }
 }
 
-/**
- * A record for `<prefix>.rejects.<kind>` about a binary (msgpack) message: its sample is a hex prefix of at most 64
- * bytes, never decoded text, since the message may hold a client's personal data.
- */
-export function binaryRejectRecord(
-  err: { code: ErrorCode; message: string },
-  subject: string,
-  data: Uint8Array,
-  at: number,
-): { code: ErrorCode; reason: string; subject: string; bytes: number; sample: string; at: number } {
-  return { code: err.code, reason: err.message, subject, bytes: data.byteLength, sample: Buffer.from(data.subarray(0, 64)).toString('hex'), at };
+/** What `<prefix>.rejects.<kind>` records of a refused message. */
+export interface RejectRecord {
+  code: ErrorCode;
+  reason: string;
+  subject: string;
+  bytes: number;
+  sample: string;
+  at: number;
 }
 
 /**
- * A record for `<prefix>.rejects.<kind>` about a JSON message from a service: its first KiB as text, as the command
- * router has always recorded them.
+ * A record about a binary (msgpack) message: its sample is a hex prefix of at most 64 bytes, never decoded text, since
+ * the message may hold a client's personal data.
  */
-export function jsonRejectRecord(
-  err: { code: ErrorCode; message: string },
-  subject: string,
-  data: Uint8Array,
-  at: number,
-): { code: ErrorCode; reason: string; subject: string; bytes: number; sample: string; at: number } {
-  return { code: err.code, reason: err.message, subject, bytes: data.byteLength, sample: new TextDecoder().decode(data.subarray(0, 1024)), at };
+export function binaryRejectRecord(err: { code: ErrorCode; message: string }, subject: string, data: Uint8Array, at: number): RejectRecord {
+  return rejectRecord(err, subject, data, at, Buffer.from(data.subarray(0, 64)).toString('hex'));
+}
+
+/** A record about a JSON message from a service: its first KiB as text, as the command router has always recorded them. */
+export function jsonRejectRecord(err: { code: ErrorCode; message: string }, subject: string, data: Uint8Array, at: number): RejectRecord {
+  return rejectRecord(err, subject, data, at, new TextDecoder().decode(data.subarray(0, 1024)));
+}
+
+function rejectRecord(err: { code: ErrorCode; message: string }, subject: string, data: Uint8Array, at: number, sample: string): RejectRecord {
+  return { code: err.code, reason: err.message, subject, bytes: data.byteLength, sample, at };
 }
 
 function freeJson(data: Record<string, unknown> | undefined, root: string): void {
