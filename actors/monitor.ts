@@ -514,6 +514,12 @@ const maxQueues: QueueMerge = (a, b) => ({
   ackPending: Math.max(a.ackPending, b.ackPending),
   at: latestAt(a.at, b.at),
 });
+/** Each instance reports the consumer's pending as its deliveries saw it (alike everywhere) and its own unacknowledged share. */
+const deliveryQueues: QueueMerge = (a, b) => ({
+  pending: Math.max(a.pending, b.pending),
+  ackPending: a.ackPending + b.ackPending,
+  at: latestAt(a.at, b.at),
+});
 const laterQueue: QueueMerge = (a, b) => (b.at !== null && (a.at === null || b.at >= a.at) ? b : a);
 
 const zipTiers = <T>(a: Record<Tier, T>, b: Record<Tier, T>, f: (x: T, y: T) => T): Record<Tier, T> => ({
@@ -773,9 +779,10 @@ export interface MergeStatsOptions {
   /**
    * How queue readings combine. `sum` is right when each instance reports its own share (its buffered and unacknowledged
    * messages); `max` when each reports the whole durable consumer (`num_pending` from consumer info), which every
-   * instance sees alike and a sum would count once per instance. @default 'sum'
+   * instance sees alike and a sum would count once per instance; `deliveries` when each reports the consumer's pending
+   * as its last delivery saw it (max) and its own unacknowledged messages (sum), as the runtime does. @default 'sum'
    */
-  queues?: 'sum' | 'max';
+  queues?: 'sum' | 'max' | 'deliveries';
 }
 
 /**
@@ -794,7 +801,7 @@ export function mergeStats(
   let windowMs = 0;
   let instances = 0;
   let newest: StatsMessage | undefined;
-  const queue = options.queues === 'max' ? maxQueues : sumQueues;
+  const queue = options.queues === 'max' ? maxQueues : options.queues === 'deliveries' ? deliveryQueues : sumQueues;
   for (const m of messages) {
     window = combine(window, fromStats(m), queue, worstCircuit);
     cumulative = mergeWindows(cumulative, cumulativeFrom(m));

@@ -67,17 +67,18 @@ export function createMetrics(runtime: () => MetricsSource | undefined): Runtime
   });
   new Gauge({
     name: 'journeys_queue_messages',
-    help: 'Work messages per tier: pending (not delivered) and ack_pending (delivered, not acked).',
+    help:
+      'Work messages per tier: pending (not delivered; the whole consumer, as the last delivery here saw it: take the max ' +
+      'across instances) and ack_pending (delivered to this instance, not acked: sum across instances).',
     labelNames: ['tier', 'state'],
     registers: [registry],
-    async collect() {
+    collect() {
       const rt = runtime();
       if (!rt) return;
       for (const tier of TIERS) {
-        const ci = await rt.jsm.consumers.info(rt.names.streams.work, rt.names.workConsumer(tier)).catch(() => undefined);
-        if (!ci) continue;
-        this.set({ tier, state: 'pending' }, ci.num_pending);
-        this.set({ tier, state: 'ack_pending' }, ci.num_ack_pending);
+        const q = rt.dispatcher.queue(tier);
+        this.set({ tier, state: 'pending' }, q.pending);
+        this.set({ tier, state: 'ack_pending' }, q.ackPending);
       }
     },
   });

@@ -111,6 +111,22 @@ export class MonitorHost {
     return out;
   }
 
+  /**
+   * A tier's queue across the cluster: the consumer's pending as the instances' deliveries saw it (max) and the messages
+   * every live instance holds unacknowledged (sum); this instance's reading is taken now, the others' from their stats.
+   */
+  queue(tier: Tier): { pending: number; ackPending: number } {
+    let { pending, ackPending } = this.#o.runtime.dispatcher.queue(tier);
+    const horizon = this.#o.clock.now() - 3 * this.#interval;
+    for (const [id, { message, receivedAt }] of this.#latest) {
+      if (id === this.#o.instanceId || receivedAt < horizon) continue;
+      const q = message.queues[tier];
+      pending = Math.max(pending, q.pending);
+      ackPending += q.ackPending;
+    }
+    return { pending, ackPending };
+  }
+
   p99(tier: Tier): number {
     return this.#last?.byTier[tier]?.latency.step.p99 ?? 0;
   }
@@ -200,10 +216,7 @@ export class MonitorHost {
         this.#o.onError(new Error(`stats of ${this.#overflow} messages from unknown instances dropped: ${MAX_INSTANCES} instances are tracked already`));
         this.#overflow = 0;
       }
-      for (const tier of TIERS) {
-        const ci = await rt.jsm.consumers.info(rt.names.streams.work, rt.names.workConsumer(tier));
-        this.observe({ type: 'queue', at: now, tier, pending: ci.num_pending, ackPending: ci.num_ack_pending });
-      }
+      for (const tier of TIERS) this.observe({ type: 'queue', at: now, tier, ...rt.dispatcher.queue(tier) });
       this.#drain();
       this.#actor.send({ type: 'FLUSH', now });
       const last = this.#actor.getSnapshot().context.last;
@@ -241,8 +254,8 @@ export class MonitorHost {
     const horizon = now - 3 * this.#interval;
     const live = [...this.#latest.values()].filter((e) => e.receivedAt >= horizon).map((e) => e.message);
     if (live.length === 0) return;
-    // Every instance reads the same consumer info: queue lengths are taken once (max), not summed per instance.
-    const options = { timeZone: this.#o.timeZone ?? 'UTC', queues: 'max' as const };
+    // Pending is the consumer's (alike on every instance: max), ack pending each instance's own share (sum).
+    const options = { timeZone: this.#o.timeZone ?? 'UTC', queues: 'deliveries' as const };
     const all = mergeStats(live, now, options);
     // Instance ticks are not aligned with ours: a window not yet merged counts now, one merged before not again. Gauges
     // (queues, circuits) come from every live instance's latest reading, merged or not.

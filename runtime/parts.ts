@@ -22,8 +22,7 @@ export interface RuntimeParts {
 
 /** What the Prometheus collectors read at scrape time. */
 export interface MetricsSource {
-  readonly jsm: JetStreamManager;
-  readonly names: Names;
   readonly timers: Pick<TimerService, 'health' | 'held'>;
   readonly monitor: { circuits(): Iterable<[string, CircuitState]> } | undefined;
+  readonly dispatcher: Pick<Dispatcher, 'queue'>;
 }

@@ -347,6 +347,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
           ...(opts.supervisor?.tickMs ? { tickMs: opts.supervisor.tickMs } : {}),
           instances: () => watch?.instances() ?? 1,
           p99: (tier) => watch?.p99(tier) ?? 0,
+          queue: (tier) => watch?.queue(tier) ?? dispatcher.queue(tier),
           onDecision: (d) => {
             metrics.decided(d.to.concurrency, d.to.replicas);
             log.info({ decision: d }, `scaling: ${d.reason}`);

@@ -29,6 +29,8 @@ export interface SupervisorHostOptions {
   instances(): number;
   /** p99 step latency per tier over the last stats window, in ms. */
   p99(tier: Tier): number;
+  /** A tier's queue across the cluster: the consumer's undelivered messages and those delivered and not yet acknowledged. */
+  queue(tier: Tier): { pending: number; ackPending: number };
   onDecision?(d: DecisionRecord): void;
   onError(err: unknown): void;
 }
@@ -144,11 +146,9 @@ export class SupervisorHost {
       const elapsedS = Math.max(0.001, (now - this.#lastTickAt) / 1000);
       const tiers = {} as Record<Tier, TierLoad>;
       for (const tier of TIERS) {
-        const ci = await rt.jsm.consumers.info(rt.names.streams.work, rt.names.workConsumer(tier));
         const handled = rt.dispatcher.handled[tier];
         tiers[tier] = {
-          pending: ci.num_pending,
-          ackPending: ci.num_ack_pending,
+          ...this.#o.queue(tier),
           ratePerSec: (handled - this.#lastHandled[tier]) / elapsedS,
           p99Ms: this.#o.p99(tier),
         };

@@ -446,7 +446,7 @@ describe('monitor - merging', () => {
   });
 
   it('monitor - mergeStats adds queues and cumulative totals and keeps the earliest start', () => {
-    const one = toStats(aggregate([started(), { type: 'queue', at: T0, tier: 'low', pending: 4, ackPending: 0 }]), {
+    const one = toStats(aggregate([started(), { type: 'queue', at: T0, tier: 'low', pending: 4, ackPending: 3 }]), {
       instance: 'i1',
       now: T0 + 5_000,
       windowMs: 5_000,
@@ -460,8 +460,10 @@ describe('monitor - merging', () => {
       cumulative: { since: T0 - 30_000, window: aggregate([started()]) },
     });
     const cluster = valid(mergeStats([one, two], T0 + 5_000));
-    expect(cluster.queues.low).toEqual({ pending: 10, ackPending: 1 });
-    expect(mergeStats([one, two], T0 + 5_000, { queues: 'max' }).queues.low).toEqual({ pending: 6, ackPending: 1 });
+    expect(cluster.queues.low).toEqual({ pending: 10, ackPending: 4 });
+    expect(mergeStats([one, two], T0 + 5_000, { queues: 'max' }).queues.low).toEqual({ pending: 6, ackPending: 3 });
+    // The runtime's readings: the consumer's pending seen by each (max), each instance's unacknowledged share (sum).
+    expect(mergeStats([one, two], T0 + 5_000, { queues: 'deliveries' }).queues.low).toEqual({ pending: 6, ackPending: 4 });
     expect(cluster.cumulative.totals.started).toBe(3);
     expect(cluster.cumulative.since).toBe(new Date(T0 - 60_000).toISOString());
     expect(cluster.flags.timeZone).toBe('Pacific/Auckland');

@@ -43,6 +43,13 @@ describe('priority dispatch', () => {
     const commands = () => runtime!.jsm.streams.info(runtime!.names.streams.cmd);
     await waitFor('every low start routed', async () => (await commands()).state.messages === 0, 60_000);
 
+    // The queue as the runtime reads it from its deliveries (no consumer info): what is not yet handled, give or take
+    // what is in flight or was delivered since the last reading.
+    const remaining = LOW - lowHandled();
+    const low = runtime.dispatcher.queue('low');
+    expect(low.pending + low.ackPending).toBeGreaterThan(remaining - 100);
+    expect(low.pending + low.ackPending).toBeLessThan(remaining + 300);
+
     const publishedAt = Date.now();
     const queuedAtPublish = LOW - lowHandled();
     expect(queuedAtPublish, 'a low-tier backlog when the critical work arrives').toBeGreaterThan(5_000);
@@ -54,6 +61,7 @@ describe('priority dispatch', () => {
     );
     await waitFor('all critical executions handled', () => handled.filter((t) => t === 'critical').length === CRITICAL, 20_000, 5);
     const criticalMs = Date.now() - publishedAt;
+    await waitFor('the critical pull to end short', () => runtime!.dispatcher.queue('critical').pending === 0, 5_000, 20);
     const stillQueued = LOW - lowHandled();
     await waitFor('backlog drains', () => handled.length === LOW + CRITICAL, 60_000, 100);
     const drainMs = Date.now() - publishedAt;
