@@ -107,6 +107,14 @@ describe('cli - offline commands and errors', () => {
     expect(lines(down.stderr)).toHaveLength(1);
     expect(down.stderr).toMatch(/^journeys: cannot connect to NATS at nats:\/\/127\.0\.0\.1:1: /);
   });
+
+  it('cli - run refuses replicas JetStream cannot have, from the flag or JRN_REPLICAS, before it starts anything', async () => {
+    const [flag, env] = await Promise.all([cli(['run', '--replicas', '7']), cli(['run'], { JRN_REPLICAS: 'three' })]);
+    expect(flag.code).toBe(2);
+    expect(lines(flag.stderr)).toEqual(['journeys: --replicas must be an integer from 1 to 5, got "7"']);
+    expect(env.code).toBe(2);
+    expect(lines(env.stderr)).toEqual(['journeys: JRN_REPLICAS must be an integer from 1 to 5, got "three"']);
+  });
 });
 
 describe('cli - against a running runtime', () => {

@@ -23,6 +23,7 @@ import { serve, type Served } from '../serve.ts';
 import { flakyHandlers, startDemoLoad } from '../demo-load.ts';
 import { rm } from 'node:fs/promises';
 import type { Command } from './command.ts';
+import { UsageError } from './args.ts';
 import { readJsonFile } from './defs.ts';
 import { redactUrl } from './output.ts';
 import { durationFlag } from './scale.ts';
@@ -190,6 +191,11 @@ export const runCommand: Command = {
         'how each action is performed: mode, subject, timeout, retry, concurrency, breaker ' +
         '(YAML or JSON; default: $JRN_ACTIONS; see docs/actions-config.md)',
     },
+    replicas: {
+      kind: 'string',
+      value: 'N',
+      help: 'replicas of every stream and bucket it creates, 1 to 5 (default $JRN_REPLICAS, else 1; 3 on a 3-node cluster, nats-server >= 2.9.21)',
+    },
     data: { kind: 'string', value: 'DIR', help: 'data folder of the embedded server (default .data)' },
     port: { kind: 'string', value: 'N', help: 'port of the embedded server (default 4222)' },
     'no-sample': { kind: 'boolean', help: 'no sample journeys, in-process demo handlers or sample execution' },
@@ -202,6 +208,7 @@ export const runCommand: Command = {
     const concurrency = f.int('concurrency', 1);
     const ackWaitMs = durationFlag(f, 'ack-wait');
     const port = f.int('port', 1);
+    const replicas = replicasFrom(f.str('replicas') ?? (ctx.env['JRN_REPLICAS'] || undefined), f.str('replicas') ? '--replicas' : 'JRN_REPLICAS');
     const dataDir = f.str('data');
     const sample = !f.bool('no-sample');
     const rate = f.int('rate', 1);
@@ -219,6 +226,7 @@ export const runCommand: Command = {
       logger,
       ...(concurrency ? { concurrency } : {}),
       ...(ackWaitMs ? { ackWaitMs } : {}),
+      ...(replicas ? { replicas } : {}),
       ...(dataDir ? { dataDir } : {}),
       ...(port ? { port } : {}),
       ...(actionConfig ? { actionConfig } : {}),
@@ -277,3 +285,10 @@ export const runCommand: Command = {
     return 0;
   },
 };
+
+/** Stream and bucket replicas: JetStream allows 1 to 5. */
+function replicasFrom(v: string | undefined, source: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^[1-5]$/.test(v)) throw new UsageError(`${source} must be an integer from 1 to 5, got "${v}"`);
+  return Number(v);
+}
