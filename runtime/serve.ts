@@ -13,7 +13,7 @@ import { atMost } from './at-most.ts';
 import { startNatsServer, type NatsServerProcess } from './nats-server-process.ts';
 import { startRuntime, type Runtime, type RuntimeOptions } from './runtime.ts';
 import { startHttp, type HttpServer } from './http.ts';
-import { dashboardRoutes, type Dashboard } from './dashboard/routes.ts';
+import { dashboardGuardsFrom, dashboardRoutes, type Dashboard } from './dashboard/routes.ts';
 
 export interface ServeOptions extends Omit<RuntimeOptions, 'nc'> {
   /** Data folder of the embedded server. @default '.data' */
@@ -57,9 +57,14 @@ export async function serve(opts: ServeOptions = {}): Promise<Served> {
     const port = opts.httpPort ?? Number(env['HTTP_PORT'] ?? 8080);
     if (port !== false) {
       const thresholds = opts.monitor === false ? undefined : opts.monitor?.thresholds;
-      dashboard = dashboardRoutes(runtime, { ...(thresholds ? { thresholds } : {}), onError: (err) => log.warn({ err }, 'dashboard') });
-      // Loopback unless told otherwise (HTTP_HOST=0.0.0.0 in a container): the dashboard can replay dead letters.
+      // Loopback unless told otherwise (HTTP_HOST=0.0.0.0 in a container): the dashboard can replay dead letters, so
+      // off loopback that takes the operator token (JRN_HTTP_TOKEN), and without one it is off.
       const host = env['HTTP_HOST'] ?? '127.0.0.1';
+      dashboard = dashboardRoutes(runtime, {
+        ...(thresholds ? { thresholds } : {}),
+        ...dashboardGuardsFrom(env, host),
+        onError: (err) => log.warn({ err }, 'dashboard'),
+      });
       http = await startHttp({ runtime, registry: runtime.metrics.registry, port, host, routes: dashboard.routes });
       log.info({ port: http.port }, 'http: / (dashboard) /healthz /readyz /metrics');
     }

@@ -6,6 +6,7 @@
  * passes alone and in any order. Screenshots of every tab land in `test-artifacts/dashboard-<tab>.png`.
  */
 import { mkdir } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { isDeepStrictEqual } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -205,6 +206,32 @@ const newPage = async (): Promise<Page> => {
   return p;
 };
 /** What the test's pages did wrong: errors they logged, requests they made to another host. */
+/** A GET with the given Host header (fetch cannot set it): the status and, for JSON answers, the error code. */
+const statusWithHost = (url: string, host: string): Promise<{ status: number; code?: string }> =>
+  new Promise((resolve, reject) => {
+    const req = httpRequest(url, { headers: { host } }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      // An event stream that was let through does not end: its status is enough.
+      if ((res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+        resolve({ status: res.statusCode ?? 0 });
+        req.destroy();
+        return;
+      }
+      res.on('end', () => {
+        let code: string | undefined;
+        try {
+          code = (JSON.parse(body) as { error?: { code?: string } }).error?.code;
+        } catch {
+          code = undefined;
+        }
+        resolve({ status: res.statusCode ?? 0, ...(code ? { code } : {}) });
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
+
 const misbehaviour = (): { errors: string[]; foreign: string[] } => ({
   errors: [...consoleErrors],
   foreign: requests.filter((u) => !u.startsWith(`${base}/`) && !u.startsWith('data:')),
@@ -556,8 +583,9 @@ describe('live web dashboard', () => {
   });
 
   it('api - bad replay requests get JSON errors; the page came from this host only and logged no error', async () => {
+    // As the page sends it: a browser names the page's origin on every POST.
     const post = (body: string, type = 'application/json') =>
-      fetch(`${base}/api/dlq/replay`, { method: 'POST', headers: { 'content-type': type }, body });
+      fetch(`${base}/api/dlq/replay`, { method: 'POST', headers: { 'content-type': type, origin: base }, body });
     for (const body of ['{}', '{"seq":"1"}', '{"seq":-3}', '{"seq":1.5}', 'not json', 'null']) {
       const res = await post(body);
       expect(res.status, body).toBe(400);
@@ -568,6 +596,14 @@ describe('live web dashboard', () => {
     expect((await fetch(`${base}/api/dlq/replay`)).status).toBe(405);
     const cross = await fetch(`${base}/api/dlq/replay`, { method: 'POST', headers: { 'content-type': 'application/json', origin: 'http://evil.example' }, body: '{"seq":1}' });
     expect(cross.status).toBe(403);
+    // No Origin: not from the page (a script, or a form elsewhere).
+    const bare = await fetch(`${base}/api/dlq/replay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"seq":999999}' });
+    expect([bare.status, ((await bare.json()) as { error: { code: string } }).error.code]).toEqual([403, 'FORBIDDEN']);
+    // A name that resolves to this machine but is none of its own (DNS rebinding): nothing answers but the refusal.
+    for (const path of ['/', '/api/dlq', '/events']) {
+      expect(await statusWithHost(`${base}${path}`, 'evil.example'), path).toEqual({ status: 403, code: 'HOST_NOT_ALLOWED' });
+    }
+    expect((await statusWithHost(`${base}/api/dlq`, `localhost:${http!.port}`)).status).toBe(200);
 
     // Weddings today and tomorrow on the local dates of a zone no other test uses (the calendar is flushed every 5 s).
     const zone = 'Asia/Tokyo';
@@ -590,5 +626,70 @@ describe('live web dashboard', () => {
     await open('overview');
     expect(misbehaviour()).toEqual({ errors: [], foreign: [] });
     expect(requests.some((u) => u === `${base}/assets/uPlot.iife.min.js`)).toBe(true);
+  });
+
+  it('api - with an operator token set: changes need it, listed host names answer, live streams are capped; off means off', async () => {
+    const token = 's3cret-operator-token';
+    const guarded = dashboardRoutes(runtime!, { changes: { token }, hosts: ['Journeys.Example'], maxClients: 1, heartbeatMs: 500 });
+    const off = dashboardRoutes(runtime!, { changes: 'off', heartbeatMs: 500 });
+    const servers = [
+      await startHttp({ runtime: runtime!, registry: runtime!.metrics.registry, port: 0, host: '127.0.0.1', routes: guarded.routes }),
+      await startHttp({ runtime: runtime!, registry: runtime!.metrics.registry, port: 0, host: '127.0.0.1', routes: off.routes }),
+    ];
+    const abort = new AbortController();
+    const tokenPage = await browser!.newPage({ viewport: { width: 1360, height: 900 } });
+    const pageErrors: string[] = [];
+    tokenPage.on('console', (m) => void (m.type() === 'error' && pageErrors.push(m.text())));
+    tokenPage.on('pageerror', (e) => void pageErrors.push(e.message));
+    try {
+      const [url, offUrl] = servers.map((s) => `http://127.0.0.1:${s.port}`) as [string, string];
+      const replay = (on: string, headers: Record<string, string> = {}) =>
+        fetch(`${on}/api/dlq/replay`, { method: 'POST', headers: { 'content-type': 'application/json', origin: on, ...headers }, body: '{"seq":999999}' });
+      const answer = async (r: Response) => [r.status, ((await r.json()) as { error: { code: string } }).error.code];
+      expect(await answer(await replay(url))).toEqual([401, 'UNAUTHORIZED']);
+      expect(await answer(await replay(url, { authorization: 'Bearer guess' }))).toEqual([401, 'UNAUTHORIZED']);
+      // The right token gets past the guard: the entry is then simply not there.
+      expect(await answer(await replay(url, { authorization: `Bearer ${token}` }))).toEqual([404, 'DLQ_ENTRY_MISSING']);
+      expect(await answer(await replay(offUrl, { authorization: `Bearer ${token}` }))).toEqual([403, 'CHANGES_OFF']);
+      // Listed names answer (whatever their case and port), others do not.
+      expect((await statusWithHost(`${url}/api/dlq`, 'journeys.example:8080')).status).toBe(200);
+      expect(await statusWithHost(`${url}/api/dlq`, 'journeys.example.evil.test')).toEqual({ status: 403, code: 'HOST_NOT_ALLOWED' });
+
+      // One live stream at a time here: the second is told to come back later.
+      const first = await fetch(`${url}/events`, { signal: abort.signal });
+      expect(first.status).toBe(200);
+      await expect.poll(() => guarded.clients, SOON).toBe(1);
+      const second = await fetch(`${url}/events`);
+      expect([second.status, second.headers.get('retry-after')]).toEqual([503, '10']);
+      abort.abort();
+      await expect.poll(() => guarded.clients, SOON).toBe(0);
+
+      // The page asks for the token in the replay dialog and sends it; a dead letter then leaves the queue.
+      // Two dead letters: one replayed here, one left for the page where changes are off.
+      const ids = await load('studio-token', 2, { bad: 2 });
+      await finished(ids, 2);
+      const dead = ids[0];
+      fixed.add(dead!);
+      await tokenPage.goto(`${url}/#errors`);
+      const row = tokenPage.locator(`#dlq-table tr[data-execution="${dead}"]`);
+      await expect.poll(() => row.count(), { timeout: 15_000 }).toBe(1);
+      await row.locator('button.replay').click();
+      await expect.poll(() => tokenPage.locator('#replay-token').isVisible(), SOON).toBe(true);
+      await tokenPage.fill('#replay-token', token);
+      await tokenPage.click('#replay-confirm');
+      await expect.poll(() => tokenPage.locator('#replay-dialog').isVisible(), SOON).toBe(false);
+      await waitFor('the replayed execution completes', async () => (await client.status(dead!)).status === 'done', 15_000, 100);
+      // Where changes are off, the page offers no replay.
+      await tokenPage.goto(`${offUrl}/#errors`);
+      await expect.poll(() => tokenPage.locator('#dlq-table button.replay').count(), { timeout: 15_000 }).toBeGreaterThan(0);
+      await expect.poll(() => tokenPage.locator('#dlq-table button.replay:not([disabled])').count(), SOON).toBe(0);
+      expect(pageErrors).toEqual([]);
+    } finally {
+      abort.abort();
+      await tokenPage.close();
+      guarded.close();
+      off.close();
+      for (const s of servers) await s.close();
+    }
   });
 });

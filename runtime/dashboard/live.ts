@@ -29,6 +29,8 @@ export interface LiveFeedOptions {
   decisionHistory?: number;
   /** A client this far behind (bytes buffered) is dropped; its browser reconnects. @default 8 MiB */
   maxBufferedBytes?: number;
+  /** Streams open at once; another is answered 503 (its browser retries). @default 100 */
+  maxClients?: number;
   onError?(err: unknown): void;
 }
 
@@ -99,6 +101,11 @@ export class LiveFeed {
 
   /** The `/events` handler. */
   async handle(_req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.#clients.size >= (this.#o.maxClients ?? 100)) {
+      res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '10' });
+      res.end(JSON.stringify({ ok: false, error: { code: 'TOO_MANY_CLIENTS', message: 'too many live dashboards: try again later' } }));
+      return;
+    }
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache, no-transform',

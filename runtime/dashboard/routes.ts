@@ -11,7 +11,12 @@
  *
  * `startHttp` matches exact paths, so every static file gets its own route: the set is fixed when the routes are built.
  * The page makes no request to any other host: its CSP only allows 'self'.
+ *
+ * Guards (R30): every route answers only to a loopback Host or one listed in `hosts` (a page on a rebound DNS name
+ * cannot read the APIs); a change (replay) must come from the page's own origin, named in `Origin`, and carry the
+ * operator token when one is set; at most `maxClients` live streams at once.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
@@ -33,6 +38,15 @@ export interface DashboardOptions {
   now?: () => number;
   /** SSE heartbeat interval. @default 15000 */
   heartbeatMs?: number;
+  /**
+   * Who may change things from the page (replay a dead letter): `open`, anyone who reaches it (a dashboard on loopback);
+   * `{ token }`, requests that carry `Authorization: Bearer <token>` (`JRN_HTTP_TOKEN`); `off`, nobody. @default 'open'
+   */
+  changes?: 'open' | 'off' | { token: string };
+  /** Host names the dashboard answers to besides loopback ones (`JRN_HTTP_HOSTS`): a guard against DNS rebinding. */
+  hosts?: readonly string[];
+  /** Browsers on `/events` at once; more get 503. @default 100 */
+  maxClients?: number;
   onError?(err: unknown): void;
 }
 
@@ -83,6 +97,66 @@ const json = (res: ServerResponse, status: number, body: unknown): void => {
 const fail = (res: ServerResponse, status: number, code: string, message: string): void =>
   json(res, status, { ok: false, error: { code, message } });
 
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+/** The host name of a Host header (no port; IPv6 in brackets), lower case; '' when absent or unreadable. */
+export function hostName(header: string | undefined): string {
+  if (!header) return '';
+  try {
+    return new URL(`http://${header}`).hostname.toLowerCase();
+  } catch {
+    return '';
+  }
+}
+
+/** Answers 403 to a request whose Host is neither loopback nor listed, before the route sees it. */
+function hostGuard(allowed: ReadonlySet<string>, route: RouteHandler): RouteHandler {
+  return (req, res) => {
+    const host = hostName(req.headers.host);
+    if (LOOPBACK.has(host) || allowed.has(host)) return route(req, res);
+    fail(res, 403, 'HOST_NOT_ALLOWED', `host "${host}" is not one this dashboard answers to: add it to JRN_HTTP_HOSTS`);
+  };
+}
+
+/** Bind addresses that only this machine can reach. */
+const LOOPBACK_BINDS = new Set(['127.0.0.1', 'localhost', '::1']);
+
+/**
+ * The guards `journeys run` gives its dashboard: with `JRN_HTTP_TOKEN`, changes take that token; without, they are open
+ * on a loopback bind (a laptop) and off on any other (a container, `HTTP_HOST=0.0.0.0`). `JRN_HTTP_HOSTS`: a comma list
+ * of the names the dashboard is reached by (a Service or ingress name).
+ */
+export function dashboardGuardsFrom(env: NodeJS.ProcessEnv, bindHost: string): Pick<DashboardOptions, 'changes' | 'hosts'> {
+  const token = env['JRN_HTTP_TOKEN'] || undefined;
+  return {
+    changes: token ? { token } : LOOPBACK_BINDS.has(bindHost) ? 'open' : 'off',
+    hosts: (env['JRN_HTTP_HOSTS'] ?? '').split(',').map((h) => h.trim()).filter((h) => h !== ''),
+  };
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+/**
+ * A change must come from the dashboard's own page: the browser names the page's origin in `Origin` on every POST, so a
+ * request without one (a script, or a form from elsewhere) is refused; with a token set, it must carry it.
+ */
+function checkChange(req: IncomingMessage, changes: 'open' | 'off' | { token: string }): void {
+  if (changes === 'off') throw new HttpError(403, 'CHANGES_OFF', 'changes from the dashboard are off here: set JRN_HTTP_TOKEN to allow them');
+  const origin = req.headers.origin;
+  if (origin === undefined || origin === 'null') throw new HttpError(403, 'FORBIDDEN', 'a change must come from the dashboard page (no Origin)');
+  let host: string;
+  try {
+    host = new URL(origin).host;
+  } catch {
+    throw new HttpError(403, 'FORBIDDEN', 'bad origin');
+  }
+  if (host !== req.headers.host) throw new HttpError(403, 'FORBIDDEN', `cross-origin request from ${origin}`);
+  if (changes === 'open') return;
+  const given = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
+  // Digests have one length, so the comparison takes the same time whatever was sent.
+  if (!timingSafeEqual(digest(given), digest(changes.token))) throw new HttpError(401, 'UNAUTHORIZED', 'the operator token is missing or wrong');
+}
+
 /** Wraps a JSON endpoint: method check, and errors as `{ ok: false, error: { code, message } }`. */
 function endpoint(method: 'GET' | 'POST', f: (req: IncomingMessage, res: ServerResponse) => Promise<void>): RouteHandler {
   return async (req, res) => {
@@ -103,23 +177,10 @@ function endpoint(method: 'GET' | 'POST', f: (req: IncomingMessage, res: ServerR
   };
 }
 
-/**
- * A state-changing request must be JSON (a cross-site form cannot send that without a CORS preflight, which is never
- * answered) and, when the browser names its origin, come from the dashboard's own origin.
- */
+/** A state-changing request's body must be JSON (a cross-site form cannot send that without a CORS preflight). */
 async function readJson(req: IncomingMessage): Promise<unknown> {
   const type = req.headers['content-type'] ?? '';
   if (!/^application\/json\b/i.test(type)) throw new HttpError(415, 'UNSUPPORTED_MEDIA_TYPE', 'send application/json');
-  const origin = req.headers.origin;
-  if (origin !== undefined && origin !== 'null') {
-    let host: string;
-    try {
-      host = new URL(origin).host;
-    } catch {
-      throw new HttpError(403, 'FORBIDDEN', 'bad origin');
-    }
-    if (host !== req.headers.host) throw new HttpError(403, 'FORBIDDEN', `cross-origin request from ${origin}`);
-  }
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -183,6 +244,7 @@ export async function weddingsTodayAndTomorrow(runtime: Runtime, now: number): P
 export function dashboardRoutes(runtime: Runtime, opts: DashboardOptions = {}): Dashboard {
   const thresholds = thresholdsWith(opts.thresholds ?? {});
   const now = opts.now ?? (() => Date.now());
+  const changes = opts.changes ?? 'open';
   const live = new LiveFeed(runtime, {
     config: {
       prefix: runtime.names.prefix,
@@ -196,7 +258,10 @@ export function dashboardRoutes(runtime: Runtime, opts: DashboardOptions = {}): 
         maxQueueLength: thresholds.maxQueueLength,
       },
       defaults: { maxExecutionMs: DEFAULT_THRESHOLDS.maxExecutionMs },
+      // What the replay dialog needs: nothing, a token field, or no replay at all.
+      changes: typeof changes === 'object' ? 'token' : changes,
     },
+    ...(opts.maxClients ? { maxClients: opts.maxClients } : {}),
     ...(opts.heartbeatMs ? { heartbeatMs: opts.heartbeatMs } : {}),
     ...(opts.onError ? { onError: (err: unknown) => opts.onError?.(err) } : {}),
   });
@@ -218,6 +283,7 @@ export function dashboardRoutes(runtime: Runtime, opts: DashboardOptions = {}): 
       });
     }),
     '/api/dlq/replay': endpoint('POST', async (req, res) => {
+      checkChange(req, changes);
       const body = await readJson(req);
       const seq = body !== null && typeof body === 'object' ? (body as { seq?: unknown }).seq : undefined;
       if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) {
@@ -235,6 +301,8 @@ export function dashboardRoutes(runtime: Runtime, opts: DashboardOptions = {}): 
   }
   const require = createRequire(import.meta.url);
   for (const file of UPLOT_FILES) routes[`/assets/${file}`] = staticFile(require.resolve(`uplot/dist/${file}`));
+  const hosts = new Set((opts.hosts ?? []).map((h) => h.toLowerCase()));
+  for (const [path, route] of Object.entries(routes)) routes[path] = hostGuard(hosts, route);
 
   return {
     routes,

@@ -533,7 +533,7 @@ function renderDlq() {
       h('td', {}, tierLabel(e.tier)),
       h('td', { class: 'num' }, String(e.attempts)),
       h('td', { class: 'error' }, e.error),
-      h('td', {}, h('button', { class: 'btn replay', type: 'button', 'data-seq': e.seq, onclick: () => askReplay(e) }, 'Replay')),
+      h('td', {}, replayButton(e)),
     ),
   );
   fillBody('dlq-table', rows, state.dlq === null ? 'Loading…' : 'The dead-letter queue is empty.', 8);
@@ -575,9 +575,23 @@ function showDlqMessage(text, error = false) {
   el.hidden = false;
 }
 
+/** Replay needs the operator token where the runtime asks for one, and is off where it allows no changes. */
+const changes = () => state.config?.changes ?? 'open';
+function replayButton(entry) {
+  const off = changes() === 'off';
+  return h(
+    'button',
+    { class: 'btn replay', type: 'button', 'data-seq': entry.seq, onclick: () => askReplay(entry), ...(off ? { disabled: '', title: 'Changes are off on this dashboard: the runtime needs JRN_HTTP_TOKEN' } : {}) },
+    'Replay',
+  );
+}
+
 let pendingReplay = null;
 function askReplay(entry) {
   pendingReplay = entry;
+  const needsToken = changes() === 'token';
+  $('replay-token-field').hidden = !needsToken;
+  if (needsToken) $('replay-token').value = sessionStorage.getItem('jrn-token') ?? '';
   $('replay-text').textContent =
     `Execution ${entry.executionId} (${entry.journeyId || 'unknown journey'} · ${entry.stepId || 'unknown step'}) resumes at its failed step ` +
     `with fresh attempts, and entry #${entry.seq} leaves the queue.`;
@@ -595,9 +609,13 @@ async function confirmReplay() {
   if (!entry) return;
   $('replay-confirm').disabled = true;
   try {
-    const res = await fetch('/api/dlq/replay', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ seq: entry.seq }) });
+    const headers = { 'content-type': 'application/json' };
+    const token = changes() === 'token' ? $('replay-token').value.trim() : '';
+    if (token) headers.authorization = `Bearer ${token}`;
+    const res = await fetch('/api/dlq/replay', { method: 'POST', headers, body: JSON.stringify({ seq: entry.seq }) });
     const body = await res.json().catch(() => ({}));
     if (!res.ok) throw new Error(body?.error?.message ?? `HTTP ${res.status}`);
+    if (token) sessionStorage.setItem('jrn-token', token); // for this tab only, and only once it worked
     pendingReplay = null;
     $('replay-dialog').close();
     state.replayed.add(entry.seq);
@@ -700,6 +718,7 @@ function connect() {
     // Each connection starts with config, then the open alerts: rebuild the alert list from them.
     state.alerts.clear();
     renderAlerts();
+    renderDlq(); // the replay buttons follow what the runtime allows
     setText('prefix', `${c.prefix} · live dashboard`);
   });
   on('stats', onStats);
