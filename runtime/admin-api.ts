@@ -77,11 +77,11 @@ export class AdminApi {
     switch (req.action) {
       case 'dlq.replay': {
         const e = await this.#o.dlq.replay(req.seq, by);
-        return { target: e.executionId, result: { replayed: e.seq, executionId: e.executionId, stepId: e.stepId } };
+        return { target: e.executionId, result: { replayed: e.seq, executionId: e.executionId, stepId: e.stepId, journeyId: e.journeyId } };
       }
       case 'dlq.discard': {
         const e = await this.#o.dlq.discard(req.seq, by);
-        return { target: e.executionId, result: { discarded: e.seq, executionId: e.executionId } };
+        return { target: e.executionId, result: { discarded: e.seq, executionId: e.executionId, stepId: e.stepId, journeyId: e.journeyId } };
       }
       case 'executions.status': {
         const id = req.executionId;

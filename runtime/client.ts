@@ -17,6 +17,9 @@ import { decodeRecord, executionIdOf, type ExecutionRecord } from './engine/exec
 import { checkStart } from './inbound.ts';
 import { names, type CommandVerb, type Names } from './subjects.ts';
 
+/** Changes an operator asks the runtime for (`<p>.admin.<action>`). */
+export type AdminAction = 'dlq.replay' | 'dlq.discard' | 'definitions.deploy';
+
 export interface ExecutionStatus {
   executionId: string;
   supplierId: string;
@@ -95,6 +98,23 @@ export class JourneyClient {
     const r = JSON.parse(decodeText(reply.data)) as { ok: boolean; executionIds?: string[]; error?: { code: ErrorCode; message: string } };
     if (!r.ok) throw new RejectedError(r.error?.code ?? 'BAD_COMMAND', r.error?.message ?? 'rejected');
     return r.executionIds ?? [];
+  }
+
+  /**
+   * An admin request (`<p>.admin.<action>`): the runtime validates it, does it and records it in the audit stream with
+   * `by`. Resolves to the reply's `result`; a refusal throws a {@link RejectedError} with the runtime's code and message.
+   */
+  async admin<T>(action: AdminAction, body: Record<string, unknown>, timeoutMs = 10_000): Promise<T> {
+    const subject = `${this.names.prefix}.admin.${action}`;
+    let reply;
+    try {
+      reply = await this.#nc.request(subject, encodeJson(body), { timeout: timeoutMs });
+    } catch (err) {
+      throw new RuntimeError('TIMEOUT', `no runtime answered on ${subject} (is one running?)`, { cause: err, retryable: true });
+    }
+    const r = JSON.parse(decodeText(reply.data)) as { ok: boolean; result?: T; error?: { code: ErrorCode; message: string } };
+    if (!r.ok) throw new RejectedError(r.error?.code ?? 'INTERNAL', r.error?.message ?? `${action} refused`);
+    return r.result as T;
   }
 
   async executions(): Promise<KV> {

@@ -790,7 +790,7 @@ describe('roles - end to end: the runtime and every other role, with no permissi
   };
   const undo: (() => Promise<unknown>)[] = [];
   /** The `journeys` CLI as `role`: the nats CLI's environment plus NATS_INBOX_PREFIX. */
-  const cli = (role: Role, args: string[]) =>
+  const cli = (role: Role, args: string[], env: Record<string, string> = {}) =>
     runCli([...args, '--json'], {
       url: server.url,
       prefix: p,
@@ -799,6 +799,7 @@ describe('roles - end to end: the runtime and every other role, with no permissi
         NATS_USER: ROLE_INFO[role].user,
         NATS_PASSWORD: server.passwords[role],
         NATS_INBOX_PREFIX: ROLE_INFO[role].inboxPrefix,
+        ...env,
       },
     });
 
@@ -850,6 +851,13 @@ describe('roles - end to end: the runtime and every other role, with no permissi
         ok: true,
         result: { id: 'roles-welcome', version: 1 },
       });
+      // `journeys defs deploy` sends the same request: the same content again makes no new version.
+      const defsDir = await mkdtemp(join(tmpdir(), 'jrn-roles-defs-'));
+      undo.push(() => rm(defsDir, { recursive: true, force: true }));
+      await writeFile(join(defsDir, 'welcome.json'), JSON.stringify(definition()));
+      const redeploy = await cli('operator', ['defs', 'deploy', join(defsDir, 'welcome.json')], { USER: 'alice' });
+      expect(redeploy.code, redeploy.stderr).toBe(0);
+      expect(JSON.parse(redeploy.stdout)).toMatchObject([{ id: 'roles-welcome', version: 1, created: false }]);
 
       // The dashboard watches; a publisher starts one execution by request, one fire-and-forget, one on the start intake.
       const dash = await as('dashboard');
@@ -904,14 +912,19 @@ describe('roles - end to end: the runtime and every other role, with no permissi
         refused: [],
       });
 
-      // The task service is fixed; the operator replays them through the runtime.
+      // The task service is fixed; the operator replays them through the runtime: one by an admin request, the others
+      // with the CLI (which sends the same requests).
       failing = false;
-      for (const e of entries) {
-        expect(await ask(`${p}.admin.dlq.replay`, { seq: e.seq, by: 'alice' })).toMatchObject({
-          ok: true,
-          result: { replayed: e.seq },
-        });
-      }
+      const [first, ...rest] = entries;
+      expect(await ask(`${p}.admin.dlq.replay`, { seq: first!.seq, by: 'alice' })).toMatchObject({
+        ok: true,
+        result: { replayed: first!.seq, executionId: first!.executionId },
+      });
+      const replayed = await cli('operator', ['dlq', 'replay', ...rest.map((e) => String(e.seq))], { USER: 'alice' });
+      expect(replayed.code, replayed.stderr).toBe(0);
+      expect(JSON.parse(replayed.stdout)).toEqual(
+        rest.map((e) => ({ seq: e.seq, executionId: e.executionId, stepId: e.stepId, journeyId: e.journeyId, replayed: true })),
+      );
       for (const e of entries) {
         await waitFor(
           `${e.executionId} done`,

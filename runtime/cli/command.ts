@@ -1,4 +1,5 @@
 /** What every `journeys` command gets: the parsed flags, output streams, and a lazily opened NATS client. */
+import { userInfo } from 'node:os';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { JourneyClient } from '../client.ts';
 import { connectionOptionsFromEnv } from '../connection.ts';
@@ -67,4 +68,9 @@ export function commandHelp(cmd: Command, globals: Readonly<Record<string, FlagH
     'Example:',
     `  journeys ${cmd.example}`,
   ].join('\n');
+}
+
+/** Who asks, for the audit record of an admin request: the login name (the server-side identity is the NATS user). */
+export function operator(env: NodeJS.ProcessEnv): string {
+  return env['USER'] ?? env['LOGNAME'] ?? userInfo().username;
 }

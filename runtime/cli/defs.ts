@@ -7,7 +7,8 @@ import type { JourneyDefinition } from '../../schemas/journey-definition.ts';
 import { DefinitionInvalidError, validateJourneyConfiguration, type ValidationIssue } from '../../schemas/validate.ts';
 import { errorMessage } from '../errors.ts';
 import { UsageError } from './args.ts';
-import type { Command, Context } from './command.ts';
+import { operator, type Command, type Context } from './command.ts';
+import type { DeployResult } from '../definitions.ts';
 import { columns, json, localTime, table } from './output.ts';
 
 /** Reads and parses a JSON file; the error names the file. */
@@ -84,11 +85,13 @@ const deploy: Command = {
     // Nothing is deployed unless every file is valid.
     const defs = [];
     for (const file of files) defs.push({ file, def: await definitionFile(file) });
-    const registry = await (await ctx.client()).definitions();
+    // Through the runtime (`<p>.admin.definitions.deploy`): validated there too, and audited with who asked.
+    const client = await ctx.client();
+    const by = operator(ctx.env);
     const results = [];
     for (const { file, def } of defs) {
       try {
-        results.push({ file, ...(await registry.deploy(def)) });
+        results.push({ file, ...(await client.admin<DeployResult>('definitions.deploy', { definition: def, by })) });
       } catch (err) {
         throw new Error(`${file}: ${errorMessage(err)}`, { cause: err });
       }

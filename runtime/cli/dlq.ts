@@ -1,10 +1,9 @@
 /** `journeys dlq ls|show|replay|discard`: the dead-letter queue. */
-import { userInfo } from 'node:os';
 import { throttledProgress } from './progress.ts';
 import type { DeadLetters, DlqEntry, DlqFilter } from '../engine/dlq.ts';
 import { errorMessage } from '../errors.ts';
 import { UsageError, type Flags } from './args.ts';
-import type { Command, Context, FlagHelp } from './command.ts';
+import { operator, type Command, type Context, type FlagHelp } from './command.ts';
 import { clip, columns, json, table } from './output.ts';
 
 const FILTER_FLAGS: Readonly<Record<string, FlagHelp>> = {
@@ -104,7 +103,7 @@ async function each(
   ctx: Context,
   verb: 'replay' | 'discard',
   targets: number[],
-  op: (seq: number) => Promise<DlqEntry>,
+  op: (seq: number) => Promise<Pick<DlqEntry, 'executionId' | 'stepId' | 'journeyId'>>,
 ): Promise<void> {
   const done: { seq: number; executionId: string; stepId: string; journeyId: string }[] = [];
   const failed: { seq: number; error: unknown }[] = [];
@@ -158,7 +157,8 @@ const replay: Command = {
       return void ctx.out(`${list.length} entr${list.length === 1 ? 'y' : 'ies'} (dry run: nothing replayed)`);
     }
     if (targets.length === 0) return void ctx.out(ctx.json ? json([]) : 'no dead letters match');
-    await each(ctx, 'replay', targets, (seq) => dlq.replay(seq, operator(ctx.env)));
+    const client = await ctx.client();
+    await each(ctx, 'replay', targets, (seq) => client.admin<DlqResult>('dlq.replay', { seq, by: operator(ctx.env) }));
   },
 };
 
@@ -171,10 +171,13 @@ const discard: Command = {
   async run(ctx, f) {
     if (f.positionals.length === 0) throw new UsageError('missing <seq>');
     const targets = seqs(f);
-    const dlq = await dlqOf(ctx);
-    await each(ctx, 'discard', targets, (seq) => dlq.discard(seq, operator(ctx.env)));
+    const client = await ctx.client();
+    await each(ctx, 'discard', targets, (seq) => client.admin<DlqResult>('dlq.discard', { seq, by: operator(ctx.env) }));
   },
 };
+
+/** What the runtime answers to a replay or a discard (runtime/admin-api.ts). */
+type DlqResult = Pick<DlqEntry, 'executionId' | 'stepId' | 'journeyId'>;
 
 async function dlqOf(ctx: Context): Promise<DeadLetters> {
   return await (await ctx.client()).dlq();
@@ -183,6 +186,4 @@ async function dlqOf(ctx: Context): Promise<DeadLetters> {
 export const dlqCommands: readonly Command[] = [ls, show, replay, discard];
 
 /** Who runs the CLI, for the audit record. */
-function operator(env: NodeJS.ProcessEnv): string {
-  return env['USER'] ?? env['LOGNAME'] ?? userInfo().username;
-}
+
