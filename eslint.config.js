@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 const pureHint = 'actors/ holds pure machines and logic: pass time, ids and effects in through input and events, and do the I/O in runtime/.';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'bench/results/**', '.data/**', 'test-artifacts/**', 'bin/**', 'eslint.config.js'] },
+  { ignores: ['node_modules/**', 'dist/**', 'bench/results/**', '.data/**', 'test-artifacts/**', 'bin/**', 'eslint.config.js'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
