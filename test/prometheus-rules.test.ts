@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { DEFAULT_THRESHOLDS } from '../actors/alerts.ts';
@@ -12,6 +14,20 @@ interface Rule {
 const rules = (parse(readFileSync(new URL('../deploy/prometheus/alerts.yml', import.meta.url), 'utf8')) as { groups: { rules: Rule[] }[] })
   .groups.flatMap((g) => g.rules);
 const byRule = (name: string): Rule => rules.find((r) => r.labels.rule === name)!;
+
+interface UnitTests {
+  tests: { alert_rule_test?: { alertname: string; exp_alerts: unknown[] }[] }[];
+}
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+/** Exit code, stdout, and stdout with stderr, of a command run from the repo root. */
+async function run(cmd: string, args: string[]): Promise<{ code: number; stdout: string; out: string }> {
+  return await new Promise((done) => {
+    execFile(cmd, args, { cwd: root }, (err, stdout, stderr) =>
+      done({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, out: stdout + stderr }),
+    );
+  });
+}
 
 describe('Prometheus alert rules in deploy/', () => {
   it('prometheus-rules - mirror every runtime alert rule with the same thresholds', () => {
@@ -35,4 +51,28 @@ describe('Prometheus alert rules in deploy/', () => {
       }
     }
   });
+
+  it('prometheus-rules - every alert has a promtool unit test where it fires and one where it stays quiet', () => {
+    const unitTests = new URL('../deploy/prometheus/alerts.test.yml', import.meta.url);
+    const file = parse(readFileSync(unitTests, 'utf8')) as UnitTests;
+    const cases = file.tests.flatMap((t) => t.alert_rule_test ?? []);
+    for (const r of rules) {
+      const expected = cases.filter((c) => c.alertname === r.alert).map((c) => c.exp_alerts.length > 0);
+      expect(expected, `${r.alert} fires in a test`).toContain(true);
+      expect(expected, `${r.alert} stays quiet in a test`).toContain(false);
+    }
+  });
+
+  it('prometheus-rules - promtool checks alerts.yml and its unit tests pass', async () => {
+    // The first run downloads Debian's prometheus package (not installed) for its promtool: allow for apt.
+    const found = await run('bash', ['bin/ensure-promtool.sh']);
+    expect(found.code, found.out).toBe(0);
+    const promtool = found.stdout.trim();
+    const checked = await run(promtool, ['check', 'rules', 'deploy/prometheus/alerts.yml']);
+    expect(checked.code, checked.out).toBe(0);
+    expect(checked.out).toContain(`SUCCESS: ${rules.length} rules found`);
+    const tested = await run(promtool, ['test', 'rules', 'deploy/prometheus/alerts.test.yml']);
+    expect(tested.code, tested.out).toBe(0);
+    expect(tested.out).toContain('SUCCESS');
+  }, 300_000);
 });
