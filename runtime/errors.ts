@@ -34,6 +34,8 @@ export const ErrorCodes = {
   RECORD_CORRUPT: 'RECORD_CORRUPT',
   /** An event whose data would grow the execution's data past its bound (refused; the execution is unchanged). */
   DATA_TOO_LARGE: 'DATA_TOO_LARGE',
+  /** A start over its supplier's rate limit for longer than the parking horizon: refused, not parked. */
+  RATE_LIMITED: 'RATE_LIMITED',
   /** Anything else, as answered on request subjects (the details go to the runtime's log only). */
   INTERNAL: 'INTERNAL',
 } as const;

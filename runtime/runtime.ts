@@ -261,7 +261,10 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const handleOne = async (tier: Tier, msg: JsMsg, supplierId: string, executionId: string, work: Work): Promise<void> => {
     try {
       const outcome = await executor.handle(supplierId, executionId, work, !msg.redelivered);
-      if (outcome.ack && outcome.refused) await reject('event', binaryRejectRecord(outcome.refused, msg.subject, msg.data, clock.now()), msg);
+      if (outcome.ack && outcome.refused) {
+        const kind = outcome.refused.code === 'RATE_LIMITED' ? 'start' : 'event';
+        await reject(kind, binaryRejectRecord(outcome.refused, msg.subject, msg.data, clock.now()), msg);
+      }
       else if (outcome.ack) msg.ack();
       else msg.nak(outcome.delayMs);
     } catch (err) {

@@ -1,8 +1,13 @@
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { pino } from 'pino';
 import { JourneyClient } from '../runtime/client.ts';
+import { encode } from '../runtime/codec.ts';
+import { executionIdOf } from '../runtime/engine/execution-record.ts';
+import type { RejectRecord } from '../runtime/engine/work.ts';
+import { startRuntime, type Runtime } from '../runtime/runtime.ts';
 import { useNats, uniqueName, waitFor, type TestServer } from './harness/nats.ts';
 import { spawnRuntime, type RuntimeProcess } from './harness/processes.ts';
 import { createObservationStream, readAll } from './harness/streams.ts';
@@ -15,6 +20,19 @@ const procs: RuntimeProcess[] = [];
 afterAll(async () => {
   await Promise.all(procs.map((p) => p.kill('SIGKILL')));
 });
+let runtime: Runtime | undefined;
+afterEach(async () => {
+  await runtime?.stop();
+  runtime = undefined;
+});
+
+/** The starts a supplier got, as counted in KV across its windows. */
+async function counted(nc: NatsConnection, prefix: string, supplierId: string): Promise<number> {
+  const kv = await new Kvm(nc).open(`${prefix}_ratelimit`);
+  let n = 0;
+  for await (const key of await kv.keys(`${supplierId}.*`)) n += Number((await kv.get(key))!.string());
+  return n;
+}
 
 describe('per-supplier rate limit', () => {
   it('rate-limit - two instances, three suppliers over their limit: each stays within it and nothing is dropped', async () => {
@@ -56,5 +74,58 @@ describe('per-supplier rate limit', () => {
     }
     // 100 starts at 20 per window need at least 4 further windows: the limit really delayed them.
     expect(Date.now() - t0).toBeGreaterThan(4 * 2_000);
+  });
+
+  it('rate-limit - a start that would wait past the horizon is refused with RATE_LIMITED and recorded; the others all run', async () => {
+    const prefix = uniqueName('rlh');
+    const ran: string[] = [];
+    // Two starts per second, parked at most 2 s ahead: about three windows' worth of room for a burst of ten.
+    runtime = await startRuntime({
+      nc,
+      prefix,
+      logger: pino({ level: 'silent' }),
+      supervisor: false,
+      rateLimit: { defaultLimit: 2, windowMs: 1_000, horizonMs: 2_000 },
+      handlers: { 'email.send': async (inv) => void ran.push(inv.executionId) },
+    });
+    await runtime.definitions.deploy(oneStep);
+    const client = new JourneyClient(nc, prefix);
+    const starts = Array.from({ length: 10 }, (_, i) => ({ supplierId: 'busy', clientId: `c${i}`, journeyId: 'one-step' }));
+    await client.publishStarts(starts);
+    const refused = async () =>
+      (await readAll<RejectRecord>(nc, runtime!.names.streams.rejects)).filter((r) => r.subject === `${prefix}.rejects.start`);
+    await waitFor('each start run or refused', async () => ran.length + (await refused()).length === starts.length, 20_000, 100);
+    const records = await refused();
+    expect(records.length).toBeGreaterThan(0);
+    for (const r of records) {
+      expect(r.data.code).toBe('RATE_LIMITED');
+      expect(r.data.reason).toMatch(/^busy is over its limit of 2 starts per 1000 ms for the next 2000 ms/);
+    }
+    // Refused ones left nothing behind; the others each ran once, within the limit.
+    const ids = starts.map(executionIdOf);
+    expect(new Set([...ran, ...records.map((r) => ids.find((id) => r.data.subject.endsWith(`.${id}.start`))!)]).size).toBe(starts.length);
+    for (const id of ids.filter((x) => !ran.includes(x))) expect(await client.record(id)).toBeUndefined();
+    expect(await counted(nc, prefix, 'busy')).toBe(ran.length);
+  });
+
+  it('rate-limit - a work message that claims its start was reserved still counts against the limit', async () => {
+    const prefix = uniqueName('rlf');
+    const ran: string[] = [];
+    runtime = await startRuntime({
+      nc,
+      prefix,
+      logger: pino({ level: 'silent' }),
+      supervisor: false,
+      rateLimit: { defaultLimit: 2, windowMs: 60_000 },
+      handlers: { 'email.send': async (inv) => void ran.push(inv.executionId) },
+    });
+    await runtime.definitions.deploy(oneStep);
+    // What a client allowed onto work subjects (an open server) could send: a start marked as already rate-limited.
+    const cmd = { supplierId: 'forger', clientId: 'c1', journeyId: 'one-step' };
+    const id = executionIdOf(cmd);
+    await jetstream(nc).publish(runtime.names.work('low', 'forger', id), encode({ k: 'start', cmd, def: { id: 'one-step', version: 1 }, reserved: true }));
+    await waitFor('the forged start runs', async () => ran.includes(id), 10_000, 50);
+    // It took a place in the supplier's budget like any other start: the flag alone skips nothing.
+    expect(await counted(nc, prefix, 'forger')).toBe(1);
   });
 });

@@ -18,7 +18,7 @@ import { resultOf, type ActionInvocation, type ActionRegistry, type Attempted } 
 import { unseal } from '../sealed.ts';
 import type { Clock } from '../clock.ts';
 import type { DefinitionRegistry } from '../definitions.ts';
-import { ActionError, RuntimeError, errorMessage } from '../errors.ts';
+import { ActionError, RejectedError, RuntimeError, errorMessage } from '../errors.ts';
 import { dataTooLarge, decodeRecord, encodeRecord, type ExecutionRecord } from './execution-record.ts';
 import type { TimerEntry, TimerService } from './timers.ts';
 import type { Work } from './work.ts';
@@ -32,7 +32,7 @@ import { stepperFor, type ExecutionSnapshot } from './machine-stepper.ts';
  * attempt whose sending is not stored yet (try again shortly).
  */
 export type WorkOutcome =
-  | { ack: true; ignored?: { code: IgnoredResult; message: string }; refused?: { code: 'DATA_TOO_LARGE'; message: string } }
+  | { ack: true; ignored?: { code: IgnoredResult; message: string }; refused?: { code: 'DATA_TOO_LARGE' | 'RATE_LIMITED'; message: string } }
   | { ack: false; delayMs: number; reason: 'conflict' | 'early' };
 
 /** Why a service's result was not applied. */
@@ -123,8 +123,16 @@ export class Executor {
     if (!exists) {
       if (work.k === 'result') return ignored('RESULT_UNKNOWN_KEY', `no execution for key ${work.result.key}`);
       if (work.k !== 'start') return { ack: true }; // the router already refused events for unknown executions
-      if (this.#o.rateLimiter && !work.reserved) {
-        const slot = await this.#o.rateLimiter.reserve(supplierId, now);
+      // `reserved` skips the limit only where the runtime recorded the reservation when it parked the start.
+      const limiter = this.#o.rateLimiter;
+      if (limiter && !(work.reserved && (await limiter.reserved(executionId)))) {
+        let slot;
+        try {
+          slot = await limiter.reserve(supplierId, now, executionId);
+        } catch (err) {
+          if (err instanceof RejectedError && err.code === 'RATE_LIMITED') return { ack: true, refused: { code: err.code, message: err.message } };
+          throw err;
+        }
         if (slot.at > now) {
           // Over the supplier's limit: parked on a durable timer until its reserved place, never dropped.
           await this.#o.timers.schedule({

@@ -14,6 +14,7 @@ import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { TIERS } from '../../actors/priority.ts';
 import { RuntimeError } from '../errors.ts';
+import { RATE_LIMIT_TTL_MS } from './rate-limit.ts';
 import type { Names } from '../subjects.ts';
 
 const MINUTE_NS = 60 * 1_000_000_000;
@@ -107,8 +108,8 @@ export async function ensureTopology(
     executions: await kvm.create(n.buckets.executions, kvOpts),
     definitions: await kvm.create(n.buckets.definitions, { ...kvOpts, history: 5 }),
     runtime: await kvm.create(n.buckets.runtime, kvOpts),
-    // Windows are reserved ahead for a backlog; a day of expiry keeps the bucket small without losing live counts.
-    ratelimit: await kvm.create(n.buckets.ratelimit, { ...kvOpts, ttl: 24 * 60 * 60 * 1000 }),
+    // Windows are reserved ahead for a backlog, within a horizon shorter than this expiry: no live count is lost.
+    ratelimit: await kvm.create(n.buckets.ratelimit, { ...kvOpts, ttl: RATE_LIMIT_TTL_MS }),
     calendar: await kvm.create(n.buckets.calendar, kvOpts),
     // Leases (the cluster-wide stats aggregator): an entry not refreshed within the TTL lets another instance take over.
     leases: await kvm.create(n.buckets.leases, { ...kvOpts, ttl: LEASE_TTL_MS }),
