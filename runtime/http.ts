@@ -39,16 +39,23 @@ export function health(runtime: Runtime, maxTimerLagMs = 5_000, maxStallMs = 60_
   const t = runtime.timers.health();
   const d = runtime.dispatcher;
   const stalledFor = d.load > 0 && d.lastProgressAt > 0 ? Date.now() - d.lastProgressAt : 0;
+  // While NATS is away, timers cannot fire nor work move, and a restart would not help: readiness reports the outage,
+  // and liveness holds timers and work to account again once connected (an orchestrator must not restart every pod
+  // of a fleet because their server went away for a minute).
+  const away = !runtime.connected;
   const checks = {
     // Reconnecting is no reason to restart the process (that would not bring NATS back): readiness says it.
     nats: { ok: !runtime.nc.isClosed(), detail: runtime.nc.isClosed() ? 'connection closed' : runtime.connected ? 'connected' : 'reconnecting' },
     // Behind counts due timers held, failing to fire, or left unread in a slot due to close; a pump that stopped
     // passing over the slots would leave new ones unread without any of those showing, so its silence counts too.
     timers: {
-      ok: t.behindMs <= maxTimerLagMs && t.sinceTickMs <= maxStallMs,
-      detail: `oldest due timer ${t.behindMs} ms behind${t.sinceTickMs > maxStallMs ? `; no pass over the slots for ${t.sinceTickMs} ms` : ''}`,
+      ok: away || (t.behindMs <= maxTimerLagMs && t.sinceTickMs <= maxStallMs),
+      detail: `oldest due timer ${t.behindMs} ms behind${t.sinceTickMs > maxStallMs ? `; no pass over the slots for ${t.sinceTickMs} ms` : ''}${away ? ' (NATS away: not counted)' : ''}`,
     },
-    consumers: { ok: stalledFor <= maxStallMs, detail: `${d.load} queued or running; no progress for ${stalledFor} ms` },
+    consumers: {
+      ok: away || stalledFor <= maxStallMs,
+      detail: `${d.load} queued or running; no progress for ${stalledFor} ms${away ? ' (NATS away: not counted)' : ''}`,
+    },
   };
   return { ok: Object.values(checks).every((c) => c.ok), checks };
 }

@@ -43,13 +43,14 @@ let server: NatsServerProcess | undefined;
 let runtime: ChildProcess | undefined;
 let nc: NatsConnection | undefined;
 
-const readyz = async (port: number): Promise<number> => {
+const probe = async (port: number, path: '/readyz' | '/healthz'): Promise<number> => {
   try {
-    return (await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2_000) })).status;
+    return (await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(2_000) })).status;
   } catch {
     return -1; // not answering at all
   }
 };
+const readyz = (port: number): Promise<number> => probe(port, '/readyz');
 
 /**
  * Runs `journeys run` against one nats-server, files `n` executions of {@link journey} and takes the server down `outages`
@@ -100,7 +101,7 @@ async function throughOutages(label: string, opts: { n: number; outages: number;
     (await waitFor('a count of the executions', async () => ({ n: (await client.list(filter, 10_000)).length }), 20_000, 200)).n;
 
   const t0 = Date.now();
-  const outages: { readyWhileDown: number[]; startedBefore: number; doneBefore: number }[] = [];
+  const outages: { readyWhileDown: number[]; liveWhileDown: number[]; startedBefore: number; doneBefore: number }[] = [];
   let started = 0;
   for (let k = 0; k < KILLS; k++) {
     // Each outage comes once the runtime has moved on since the last one (50 more executions started), so every one
@@ -115,13 +116,15 @@ async function throughOutages(label: string, opts: { n: number; outages: number;
     await server.kill();
     // While it is down: not ready, but alive; asked every few seconds of the outage (at least once).
     const readyWhileDown = [await waitFor('/readyz 503 while NATS is down', async () => ((await readyz(httpPort)) === 503 ? 503 : 0), 10_000, 100)];
+    const liveWhileDown = [await probe(httpPort, '/healthz')];
     const downUntil = Date.now() + downMs;
     while (Date.now() + 5_000 < downUntil) {
       await new Promise((r) => setTimeout(r, 5_000)); // the outage itself: the one wait here that is meant to pass time
       readyWhileDown.push(exited === undefined ? await readyz(httpPort) : -2);
+      liveWhileDown.push(exited === undefined ? await probe(httpPort, '/healthz') : -2);
     }
     await new Promise((r) => setTimeout(r, Math.max(0, downUntil - Date.now()))); // timers fall due meanwhile
-    outages.push({ readyWhileDown, startedBefore, doneBefore });
+    outages.push({ readyWhileDown, liveWhileDown, startedBefore, doneBefore });
     server = await start();
     await waitFor('/readyz 200 once NATS is back', async () => (await readyz(httpPort)) === 200, 30_000, 100);
   }
@@ -138,12 +141,14 @@ async function throughOutages(label: string, opts: { n: number; outages: number;
     console.log(`${label}: progress (seconds, records, status/state counts)\n${progress.join('\n')}`);
     throw err;
   }
-  console.log(`${label}: started/done before each outage ${outages.map((o) => `${o.startedBefore}/${o.doneBefore}`).join(', ')} of ${N}; /readyz while down ${outages.map((o) => o.readyWhileDown.join('/')).join(', ')}`);
+  console.log(`${label}: started/done before each outage ${outages.map((o) => `${o.startedBefore}/${o.doneBefore}`).join(', ')} of ${N}; /readyz while down ${outages.map((o) => o.readyWhileDown.join('/')).join(', ')}; /healthz ${outages.map((o) => o.liveWhileDown.join('/')).join(', ')}`);
 
   expect(exited, `the runtime exited: ${stderr}`).toBeUndefined();
   // Every outage came while work was going on: executions had started and not all were done.
   expect(outages.every((o) => o.startedBefore > 0 && o.doneBefore < N)).toBe(true);
   expect(outages.every((o) => o.readyWhileDown.every((r) => r === 503))).toBe(true);
+  // Alive all along: an orchestrator would not restart it for an outage a restart cannot mend (timers fell due meanwhile).
+  expect(outages.every((o) => o.liveWhileDown.every((r) => r === 200))).toBe(true);
   // Each action command stored once per idempotency key: two per execution.
   const effects = await readAll<{ key: string }>(nc, n.streams.actions);
   expect(effects).toHaveLength(2 * N);
