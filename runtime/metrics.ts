@@ -36,6 +36,8 @@ export interface RuntimeMetrics {
   deadLettered(tier: string): void;
   /** The supervisor's decision in force: concurrency per tier and desired replicas. */
   decided(concurrency: Record<string, number>, replicas: number): void;
+  /** The supervisor's day factors at its latest evaluation (R16–R18): season, Saturday, calendar, latency. */
+  factors(f: { season: number; saturday: number; calendar: number; latency: number }): void;
 }
 
 export function createMetrics(runtime: () => MetricsSource | undefined): RuntimeMetrics {
@@ -102,8 +104,20 @@ export function createMetrics(runtime: () => MetricsSource | undefined): Runtime
   });
   const concurrency = new Gauge({ name: 'journeys_concurrency', help: 'Work handlers per tier in this process (supervisor decision).', labelNames: ['tier'], registers: [registry] });
   const replicas = new Gauge({ name: 'journeys_desired_replicas', help: 'Runtime replicas the supervisor wants for the cluster.', registers: [registry] });
+  const factors = new Gauge({
+    name: 'journeys_scaling_factor',
+    help: "The supervisor's multipliers at its latest evaluation: season, saturday, calendar (weddings known for the day), latency.",
+    labelNames: ['factor'],
+    registers: [registry],
+  });
   return {
     registry,
+    factors(f) {
+      factors.set({ factor: 'season' }, f.season);
+      factors.set({ factor: 'saturday' }, f.saturday);
+      factors.set({ factor: 'calendar' }, f.calendar);
+      factors.set({ factor: 'latency' }, f.latency);
+    },
     decided(c, r) {
       for (const [tier, n] of Object.entries(c)) concurrency.set({ tier }, n);
       replicas.set(r);

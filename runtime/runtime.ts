@@ -351,6 +351,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
           instances: () => watch?.instances() ?? 1,
           p99: (tier) => watch?.p99(tier) ?? 0,
           queue: (tier) => watch?.queue(tier) ?? dispatcher.queue(tier),
+          onFactors: (f) => metrics.factors(f),
           onDecision: (d) => {
             metrics.decided(d.to.concurrency, d.to.replicas);
             log.info({ decision: d }, `scaling: ${d.reason}`);

@@ -8,7 +8,7 @@ import { createActor, type Actor } from 'xstate';
 import { headers, type Msg, type Subscription } from '@nats-io/transport-node';
 import { TIERS, type Tier } from '../actors/priority.ts';
 import { scalingConfigWith, type ScalingConfigOverrides, type TierLoad } from '../actors/scaling-policy.ts';
-import { currentConcurrency, currentReplicas, supervisorMachine, supervisorSnapshotProblem, type DecisionRecord } from '../actors/supervisor.ts';
+import { currentConcurrency, currentReplicas, supervisorMachine, supervisorSnapshotProblem, type DecisionRecord, type SupervisorContext } from '../actors/supervisor.ts';
 import { addDaysToDate, localDate } from '../actors/time.ts';
 import type { Clock } from './clock.ts';
 import { decodeText, encodeJson } from './codec.ts';
@@ -32,6 +32,8 @@ export interface SupervisorHostOptions {
   /** A tier's queue across the cluster: the consumer's undelivered messages and those delivered and not yet acknowledged. */
   queue(tier: Tier): { pending: number; ackPending: number };
   onDecision?(d: DecisionRecord): void;
+  /** After every evaluation, with the factors it used (whether or not the allocation changed). */
+  onFactors?(f: NonNullable<SupervisorContext['current']>['factors']): void;
   onError(err: unknown): void;
 }
 
@@ -169,6 +171,8 @@ export class SupervisorHost {
         inputs: { servedZones, tiers, instances: Math.max(1, this.#o.instances()), calendar, memoryUsedBytes: process.memoryUsage().rss },
       });
       await this.#afterTransition();
+      const factors = this.#actor?.getSnapshot().context.current?.factors;
+      if (factors) this.#o.onFactors?.(factors);
     } catch (err) {
       this.#o.onError(err);
     } finally {

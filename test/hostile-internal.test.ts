@@ -291,7 +291,8 @@ describe('hostile internal messages', () => {
     const seq = dlq.malformed[0]!.seq;
     await expect(runtime.dlq.get(seq)).rejects.toMatchObject({ code: 'DLQ_ENTRY_MALFORMED' });
     await expect(runtime.dlq.replay(seq)).rejects.toBeInstanceOf(RejectedError);
-    const replay = await fetch(`http://127.0.0.1:${http.port}/api/dlq/replay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ seq }) });
+    const page = `http://127.0.0.1:${http.port}`; // the page's origin, as a browser names it on a POST
+    const replay = await fetch(`${page}/api/dlq/replay`, { method: 'POST', headers: { 'content-type': 'application/json', origin: page }, body: JSON.stringify({ seq }) });
     expect(replay.status).toBe(422);
     expect(await replay.json()).toMatchObject({ ok: false, error: { code: 'DLQ_ENTRY_MALFORMED' } });
     const discarded = await runtime.dlq.discard(seq, 'test');

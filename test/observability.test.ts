@@ -140,6 +140,25 @@ describe('stats, alerts and metrics', () => {
     evaluations.stop();
   });
 
+  it("metrics - the supervisor's factors after each evaluation: season, saturday, calendar, latency", async () => {
+    const rt = await startRuntime({ nc, prefix: uniqueName('mf'), logger: pino({ level: 'silent' }), supervisor: { tickMs: 200 } });
+    runtimes.push(rt);
+    const http = await startHttp({ runtime: rt, registry: rt.metrics.registry, port: 0, host: '127.0.0.1' });
+    try {
+      const factors = async () => {
+        const families = parsePrometheus(await (await fetch(`http://127.0.0.1:${http.port}/metrics`)).text());
+        const f = families.find((x) => x.name === 'journeys_scaling_factor');
+        return (f?.metrics ?? []).map((m) => [m.labels?.['factor'], Number(m.value)] as const).sort();
+      };
+      const seen = await waitFor('the first evaluation', async () => ((await factors()).length > 0 ? await factors() : undefined), 10_000, 100);
+      expect(seen.map(([name]) => name)).toEqual(['calendar', 'latency', 'saturday', 'season']);
+      // Multipliers, whatever the day: none below 1 (the day's values themselves are the pure policy's tests).
+      for (const [name, v] of seen) expect(v, name).toBeGreaterThanOrEqual(1);
+    } finally {
+      await http.close();
+    }
+  });
+
   it('metrics - /metrics parses as Prometheus text and carries the named series; /healthz and /readyz answer', async () => {
     const rt = await startRuntime({ nc, prefix: uniqueName('m'), logger: pino({ level: 'silent' }), handlers: { 'email.send': async () => undefined } });
     runtimes.push(rt);
