@@ -144,8 +144,11 @@ async function throughOutages(label: string, opts: { n: number; outages: number;
   console.log(`${label}: started/done before each outage ${outages.map((o) => `${o.startedBefore}/${o.doneBefore}`).join(', ')} of ${N}; /readyz while down ${outages.map((o) => o.readyWhileDown.join('/')).join(', ')}; /healthz ${outages.map((o) => o.liveWhileDown.join('/')).join(', ')}`);
 
   expect(exited, `the runtime exited: ${stderr}`).toBeUndefined();
-  // Every outage came while work was going on: executions had started and not all were done.
-  expect(outages.every((o) => o.startedBefore > 0 && o.doneBefore < N)).toBe(true);
+  // The outages came while work was going on (executions started, not all done): each comes only after more had
+  // started, but a slow restart can let the rest finish before the last ones, so most of them, and the first, at least.
+  const underWay = outages.filter((o) => o.startedBefore > 0 && o.doneBefore < N);
+  expect(underWay.length).toBeGreaterThanOrEqual(Math.ceil(KILLS / 2));
+  expect(underWay[0]).toBe(outages[0]);
   expect(outages.every((o) => o.readyWhileDown.every((r) => r === 503))).toBe(true);
   // Alive all along: an orchestrator would not restart it for an outage a restart cannot mend (timers fell due meanwhile).
   expect(outages.every((o) => o.liveWhileDown.every((r) => r === 200))).toBe(true);
